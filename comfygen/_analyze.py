@@ -1,0 +1,431 @@
+"""Analysis: one API-format workflow + its DSL titles -> a `WorkflowIR` or diagnostics."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from comfygen_runtime import OutputKind
+
+from ._diagnostics import Diagnostic, quote
+from ._dsl import ParamMarker, parse_title
+from ._ir import (
+    NodeRef,
+    OutputIR,
+    ParamIR,
+    ParamType,
+    Scalar,
+    TargetIR,
+    WorkflowIR,
+    canonical_json,
+)
+from ._names import (
+    FUNCTION_KEYWORDS,
+    RESULT_FIELDS,
+    Identifier,
+    class_stem,
+    field_name,
+)
+
+# Output nodes recognised without an `$output.name` title, and what they produce.
+# comfykit 0.1.12 knew SaveImage, SaveVideo, SaveAudio, VHS_SaveVideo and VHS_SaveAudio.
+AUTO_OUTPUT_KINDS: dict[str, OutputKind] = {
+    "SaveImage": "image",
+    "PreviewImage": "image",
+    "SaveAnimatedWEBP": "image",
+    "SaveAnimatedPNG": "image",
+    "SaveImageAdvanced": "image",
+    "MaskPreview": "image",
+    "SaveVideo": "video",
+    "SaveWEBM": "video",
+    "VHS_VideoCombine": "video",
+    "VHS_SaveVideo": "video",
+    "SaveAudio": "audio",
+    "SaveAudioMP3": "audio",
+    "SaveAudioOpus": "audio",
+    "SaveAudioAdvanced": "audio",
+    "PreviewAudio": "audio",
+    "VHS_SaveAudio": "audio",
+    "SaveText": "text",
+    "PreviewAny": "text",
+}
+
+
+@dataclass
+class _Binding:
+    marker: ParamMarker
+    node: NodeRef
+    name: Identifier
+    type: ParamType
+    default: Scalar | None
+
+
+@dataclass
+class _Analysis:
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, message: str, hint: str, **where: Any) -> None:
+        self.diagnostics.append(Diagnostic("error", code, message, self.file, hint=hint, **where))
+
+    def warning(self, code: str, message: str, hint: str, **where: Any) -> None:
+        self.diagnostics.append(Diagnostic("warning", code, message, self.file, hint=hint, **where))
+
+
+def _is_link(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and not isinstance(value[1], bool)
+    )
+
+
+def _scalar_type(value: Any) -> ParamType | None:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return None
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and bool(a == b)
+
+
+def analyze(
+    graph: Any, *, source: str, function: Identifier
+) -> tuple[WorkflowIR | None, list[Diagnostic]]:
+    """Turn an API-format graph into IR. Returns (None, diagnostics) when any is an error."""
+    state = _Analysis(source)
+    if not isinstance(graph, dict) or not graph:
+        state.error(
+            "not-api-format",
+            "the workflow has no nodes"
+            if graph == {}
+            else "the file is not an API-format workflow",
+            "in the ComfyUI editor use Workflow > Export (API) and save that file",
+        )
+        return None, state.diagnostics
+
+    bindings: list[_Binding] = []
+    named_outputs: dict[str, list[tuple[NodeRef, OutputKind, str]]] = {}
+    auto_outputs: list[tuple[NodeRef, OutputKind]] = []
+
+    for node_id, node in graph.items():
+        node_ref = _node_ref(state, node_id, node)
+        if node_ref is None:
+            continue
+        where = {
+            "node_id": node_id,
+            "class_type": node_ref.class_type,
+            "title": node_ref.title,
+        }
+        parsed = parse_title(node_ref.title)
+        for problem in parsed.problems:
+            state.error(problem.code, problem.message, problem.hint, **where)
+        for text in parsed.suspicious:
+            state.warning(
+                "marker-in-display-text",
+                f"the title part {quote(text)} contains '$' but does not start with it, "
+                "so it is display text, not a marker",
+                "start the part with '$' and separate parts with commas, e.g. 'Size, $width!'",
+                **where,
+            )
+        kind = AUTO_OUTPUT_KINDS.get(node_ref.class_type)
+        if parsed.output is not None:
+            named_outputs.setdefault(parsed.output.name, []).append(
+                (node_ref, kind or "file", parsed.output.name)
+            )
+        elif kind is not None:
+            auto_outputs.append((node_ref, kind))
+        for marker in parsed.params:
+            binding = _bind(state, marker, node_ref, node["inputs"], where)
+            if binding is not None:
+                bindings.append(binding)
+
+    function_stem = class_stem(function)
+    params_class = Identifier(function_stem + "Params")
+    result_class = Identifier(function_stem + "Result")
+    params = _merge_params(state, bindings, reserved={params_class, result_class})
+    outputs = _outputs(state, named_outputs, auto_outputs, reserved={params_class, result_class})
+    if not outputs:
+        state.warning(
+            "no-outputs",
+            "no output node was recognised, so the result has no typed fields",
+            "title an output node '$output.<name>' to get a typed result field",
+        )
+    if any(d.severity == "error" for d in state.diagnostics):
+        return None, state.diagnostics
+    ir = WorkflowIR(
+        source=source,
+        function=function,
+        params_class=params_class,
+        result_class=result_class,
+        params=params,
+        outputs=outputs,
+        graph_json=canonical_json(graph),
+    )
+    return ir, state.diagnostics
+
+
+def _node_ref(state: _Analysis, node_id: str, node: Any) -> NodeRef | None:
+    class_type = node.get("class_type") if isinstance(node, dict) else None
+    if not isinstance(class_type, str) or not isinstance(node.get("inputs"), dict):
+        state.error(
+            "malformed-node",
+            "the node is not of the API-format shape {class_type, inputs, _meta}",
+            "export the workflow again with Workflow > Export (API)",
+            node_id=node_id,
+        )
+        return None
+    meta = node.get("_meta")
+    title = meta.get("title", "") if isinstance(meta, dict) else ""
+    if not isinstance(title, str):
+        state.error(
+            "malformed-node",
+            "the node's _meta.title is not a string",
+            "set the node title in the editor and export again",
+            node_id=node_id,
+            class_type=class_type,
+        )
+        return None
+    return NodeRef(node_id, class_type, title)
+
+
+def _bind(
+    state: _Analysis,
+    marker: ParamMarker,
+    node: NodeRef,
+    inputs: dict[str, Any],
+    where: dict[str, Any],
+) -> _Binding | None:
+    where = {**where, "param": marker.name}
+    named = field_name(marker.name, what="parameter")
+    if named.identifier is None:
+        state.error(
+            "bad-name",
+            f"{named.problem} (in marker {quote(marker.text)})",
+            named.hint or "",
+            **where,
+        )
+        return None
+    name = named.identifier
+    if marker.field not in inputs:
+        known = ", ".join(sorted(inputs)) or "(none)"
+        state.error(
+            "unknown-input",
+            f"the marker {quote(marker.text)} sets input {quote(marker.field)}, "
+            "which this node does not have",
+            f"bind one of the node's inputs ({known}), e.g. ${marker.name}.<input>",
+            **where,
+        )
+        return None
+    value = inputs[marker.field]
+    if _is_link(value):
+        state.error(
+            "linked-input",
+            f"input {quote(marker.field)} is connected to node {quote(value[0])}; "
+            "a parameter would silently cut that link",
+            "put the marker on the node that produces the value (e.g. a primitive node), "
+            "or disconnect the input and give it a widget value",
+            **where,
+        )
+        return None
+    if value is None:
+        if marker.required:
+            default_type: ParamType | None = "media" if marker.upload else "str"
+        else:
+            state.error(
+                "optional-without-default",
+                f"optional parameter {quote(marker.name)} has no default: input "
+                f"{quote(marker.field)} is null in the workflow",
+                f"mark it required (${marker.name}!) or give the input a value in the editor",
+                **where,
+            )
+            return None
+    else:
+        default_type = _scalar_type(value)
+        if default_type is None:
+            state.error(
+                "unsupported-value",
+                f"input {quote(marker.field)} holds a {type(value).__name__}, not a "
+                "string, number or boolean",
+                "bind a scalar input; list and object inputs cannot be parameters",
+                **where,
+            )
+            return None
+    param_type: ParamType = "media" if marker.upload else default_type
+    if marker.upload and not isinstance(value, (str, type(None))):
+        state.error(
+            "unsupported-value",
+            f"media parameter {quote(marker.name)} sets input {quote(marker.field)}, "
+            f"which holds a {type(value).__name__}, not a file name",
+            "use '~' only on inputs that take a file name (LoadImage.image, ...)",
+            **where,
+        )
+        return None
+    return _Binding(marker, node, name, param_type, None if marker.required else value)
+
+
+def _merge_params(
+    state: _Analysis, bindings: list[_Binding], *, reserved: set[Identifier]
+) -> tuple[ParamIR, ...]:
+    groups: dict[Identifier, list[_Binding]] = {}
+    for binding in bindings:
+        groups.setdefault(binding.name, []).append(binding)
+    params: list[ParamIR] = []
+    for name, group in groups.items():
+        first = group[0]
+        where = {
+            "node_id": first.node.node_id,
+            "class_type": first.node.class_type,
+            "title": first.node.title,
+            "param": first.marker.name,
+        }
+        if name in FUNCTION_KEYWORDS or name in reserved:
+            state.error(
+                "reserved-name",
+                f"parameter {quote(name)} collides with the generated function's own "
+                f"{'keyword argument' if name in FUNCTION_KEYWORDS else 'class'} {name!r}",
+                f"rename the parameter, e.g. ${name}_value",
+                **where,
+            )
+            continue
+        if not _agree(state, group, where):
+            continue
+        description = next((b.marker.description for b in group if b.marker.description), None)
+        params.append(
+            ParamIR(
+                name=name,
+                key=first.marker.name,
+                type=first.type,
+                required=first.marker.required,
+                default=first.default,
+                description=description,
+                targets=tuple(TargetIR(b.node, b.marker.field) for b in group),
+            )
+        )
+    return tuple(params)
+
+
+def _agree(state: _Analysis, group: list[_Binding], where: dict[str, Any]) -> bool:
+    """One name bound in several nodes sets all of them, so the bindings must agree."""
+    first = group[0]
+    for other in group[1:]:
+        place = f"node {quote(first.node.node_id)} and node {quote(other.node.node_id)}"
+        checks = [
+            (
+                other.marker.name != first.marker.name,
+                "is written differently",
+                f"{quote(first.marker.name)} vs {quote(other.marker.name)}",
+            ),
+            (
+                other.marker.upload != first.marker.upload,
+                "is a media parameter in one node only",
+                "'~' must be on every marker of the name or on none",
+            ),
+            (
+                other.marker.required != first.marker.required,
+                "is required in one node only",
+                "'!' must be on every marker of the name or on none",
+            ),
+            (
+                other.type != first.type,
+                "has conflicting types",
+                f"{first.type} vs {other.type}",
+            ),
+            (
+                not first.marker.required and not _same_value(first.default, other.default),
+                "has different defaults",
+                f"{first.default!r} vs {other.default!r}",
+            ),
+        ]
+        for failed, what, detail in checks:
+            if failed:
+                state.error(
+                    "conflicting-bindings",
+                    f"parameter {quote(first.name)} is bound in {place} and {what} ({detail})",
+                    "make the markers and input values agree, or use two names",
+                    **where,
+                )
+                return False
+    return True
+
+
+def _outputs(
+    state: _Analysis,
+    named: dict[str, list[tuple[NodeRef, OutputKind, str]]],
+    auto: list[tuple[NodeRef, OutputKind]],
+    *,
+    reserved: set[Identifier],
+) -> tuple[OutputIR, ...]:
+    outputs: list[OutputIR] = []
+    taken: dict[str, NodeRef] = {}
+
+    def claim(name: Identifier, node: NodeRef, what: str) -> bool:
+        where = {
+            "node_id": node.node_id,
+            "class_type": node.class_type,
+            "title": node.title,
+        }
+        if name in RESULT_FIELDS or name in reserved:
+            state.error(
+                "reserved-name",
+                f"{what} {quote(name)} collides with the result class's own "
+                f"{'field' if name in RESULT_FIELDS else 'name'} {name!r}",
+                f"rename the output, e.g. $output.{name}_files",
+                **where,
+            )
+            return False
+        if name in taken:
+            state.error(
+                "duplicate-output",
+                f"{what} {quote(name)} is also the field of node {quote(taken[name].node_id)}",
+                "rename one of the $output markers",
+                **where,
+            )
+            return False
+        taken[name] = node
+        return True
+
+    for key, entries in named.items():
+        node = entries[0][0]
+        named_id = field_name(key, what="output")
+        if named_id.identifier is None:
+            state.error(
+                "bad-name",
+                f"{named_id.problem} (in marker {quote('$output.' + key)})",
+                named_id.hint or "",
+                node_id=node.node_id,
+                class_type=node.class_type,
+                title=node.title,
+            )
+            continue
+        kinds = {kind for _, kind, _ in entries}
+        if claim(named_id.identifier, node, "output"):
+            outputs.append(
+                OutputIR(
+                    name=named_id.identifier,
+                    key=key,
+                    kind=kinds.pop() if len(kinds) == 1 else "file",
+                    nodes=tuple(entry[0] for entry in entries),
+                    auto=False,
+                )
+            )
+    for node, kind in auto:
+        name = Identifier("node_" + re.sub(r"[^0-9A-Za-z_]", "_", node.node_id))
+        if claim(name, node, "auto-detected output"):
+            outputs.append(
+                OutputIR(name=name, key=node.node_id, kind=kind, nodes=(node,), auto=True)
+            )
+    return tuple(outputs)

@@ -1,0 +1,96 @@
+"""The build pipeline: sources -> JSON -> IR -> rendered files, all in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ._analyze import analyze
+from ._diagnostics import BuildError, Diagnostic
+from ._ir import WorkflowIR
+from ._names import function_name
+from ._render import render_module, render_package_init
+from ._sources import Source, find_sources, load_json
+from ._write import GeneratedFile
+
+
+@dataclass(frozen=True)
+class Build:
+    """A successful build: the workflows' IR, the files to write, and any warnings."""
+
+    workflows: tuple[WorkflowIR, ...]
+    files: tuple[GeneratedFile, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def analyze_sources(roots: list[Path]) -> tuple[list[WorkflowIR], list[Diagnostic]]:
+    """Load and analyze every workflow under `roots`; cross-workflow clashes included."""
+    diagnostics: list[Diagnostic] = []
+    sources = find_sources(roots)
+    if not sources:
+        shown = ", ".join(str(root) for root in roots)
+        diagnostics.append(
+            Diagnostic(
+                "error",
+                "no-workflows",
+                f"no workflow (*.json) found in {shown}",
+                shown,
+                hint="pass API-format workflow files or directories that contain them",
+            )
+        )
+    irs: list[WorkflowIR] = []
+    for source in sources:
+        ir, found = _analyze_source(source)
+        diagnostics.extend(found)
+        if ir is not None:
+            irs.append(ir)
+    diagnostics.extend(_clashes(irs))
+    return irs, diagnostics
+
+
+def _analyze_source(source: Source) -> tuple[WorkflowIR | None, list[Diagnostic]]:
+    function = function_name(PurePosixPath(source.display).stem)
+    if function is None:
+        return None, [
+            Diagnostic(
+                "error",
+                "bad-name",
+                "the file name yields no Python function name",
+                source.display,
+                hint="rename the file with ASCII letters or digits, e.g. generate_cover.json",
+            )
+        ]
+    graph, diagnostics = load_json(source)
+    if diagnostics:
+        return None, diagnostics
+    return analyze(graph, source=source.display, function=function)
+
+
+def _clashes(irs: list[WorkflowIR]) -> list[Diagnostic]:
+    owners: dict[str, WorkflowIR] = {}
+    diagnostics = []
+    for ir in irs:
+        for exported in (ir.function, ir.params_class, ir.result_class):
+            owner = owners.setdefault(exported, ir)
+            if owner is not ir:
+                diagnostics.append(
+                    Diagnostic(
+                        "error",
+                        "name-clash",
+                        f"this workflow and {owner.source} both generate {exported!r}",
+                        ir.source,
+                        hint="rename one of the two files; names come from the file name",
+                    )
+                )
+                break
+    return diagnostics
+
+
+def build(roots: list[Path]) -> Build:
+    """Compile every workflow under `roots`; raises `BuildError` if anything is wrong."""
+    irs, diagnostics = analyze_sources(roots)
+    if any(d.severity == "error" for d in diagnostics):
+        raise BuildError(diagnostics)
+    files = [GeneratedFile(f"{ir.function}.py", render_module(ir)) for ir in irs]
+    files.append(GeneratedFile("__init__.py", render_package_init(irs)))
+    return Build(tuple(irs), tuple(sorted(files, key=lambda f: f.path)), tuple(diagnostics))

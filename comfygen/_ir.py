@@ -1,0 +1,75 @@
+"""The frozen intermediate representation between analysis and rendering.
+
+Everything the templates need is here, already validated: identifiers are `Identifier`s,
+defaults are JSON scalars, the graph is canonical JSON text (immutable by construction).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from comfygen_runtime import OutputKind
+
+from ._names import Identifier
+
+ParamType = Literal["str", "int", "float", "bool", "media"]
+Scalar = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    node_id: str
+    class_type: str
+    title: str
+
+
+@dataclass(frozen=True)
+class TargetIR:
+    node: NodeRef
+    input: str
+
+
+@dataclass(frozen=True)
+class ParamIR:
+    name: Identifier
+    key: str
+    type: ParamType
+    required: bool
+    default: Scalar | None
+    description: str | None
+    targets: tuple[TargetIR, ...]
+
+    @property
+    def renamed(self) -> bool:
+        return self.name != self.key
+
+
+@dataclass(frozen=True)
+class OutputIR:
+    name: Identifier
+    key: str
+    kind: OutputKind
+    nodes: tuple[NodeRef, ...]
+    auto: bool
+
+
+@dataclass(frozen=True)
+class WorkflowIR:
+    source: str
+    function: Identifier
+    params_class: Identifier
+    result_class: Identifier
+    params: tuple[ParamIR, ...]
+    outputs: tuple[OutputIR, ...]
+    graph_json: str
+
+    def graph(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.graph_json)
+        return loaded
+
+
+def canonical_json(graph: dict[str, Any]) -> str:
+    """The graph as embedded in generated code: key order kept, two-space indent."""
+    return json.dumps(graph, indent=2, ensure_ascii=False, allow_nan=True)

@@ -1,0 +1,27 @@
+"""The interface every backend (ComfyUI server, RunningHub cloud) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ._events import EventHandler
+from ._result import WorkflowResult
+from ._spec import WorkflowSpec
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs one workflow: upload media, submit, follow to completion, map outputs."""
+
+    async def run(
+        self,
+        spec: WorkflowSpec,
+        values: Mapping[str, Any],
+        result_type: type[WorkflowResult],
+        *,
+        on_event: EventHandler | None = None,
+        timeout: float | None = None,
+    ) -> WorkflowResult:
+        """Run `spec` with parameter `values` and return an instance of `result_type`."""
+        ...

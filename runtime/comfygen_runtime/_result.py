@@ -1,0 +1,22 @@
+"""The base class of every generated result class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WorkflowResult(BaseModel):
+    """What a finished run returned; generated subclasses add one field per output.
+
+    `outputs` keeps the backend's raw per-node output records, so nothing the server
+    reported is lost even when a node is not mapped to a named field.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_id: str = Field(description="The backend's id of the job that ran.")
+    outputs: dict[str, Any] = Field(
+        default_factory=dict, description="Raw outputs reported per node id."
+    )
