@@ -58,6 +58,7 @@ class _Binding:
     marker: ParamMarker
     node: NodeRef
     name: Identifier
+    field: str
     type: ParamType
     default: Scalar | None
 
@@ -220,7 +221,14 @@ def _bind(
         )
         return None
     name = named.identifier
-    if marker.field not in inputs:
+    field = marker.field
+    if field not in inputs and marker.upload and marker.field == marker.name:
+        # `$~input_image!` on LoadImage: the shorthand names no real input. comfykit writes
+        # the upload into a new, ignored input; we bind the node's only file-name input.
+        file_inputs = [key for key, value in inputs.items() if isinstance(value, str)]
+        if len(file_inputs) == 1:
+            field = file_inputs[0]
+    if field not in inputs:
         known = ", ".join(sorted(inputs)) or "(none)"
         state.error(
             "unknown-input",
@@ -230,11 +238,11 @@ def _bind(
             **where,
         )
         return None
-    value = inputs[marker.field]
+    value = inputs[field]
     if _is_link(value):
         state.error(
             "linked-input",
-            f"input {quote(marker.field)} is connected to node {quote(value[0])}; "
+            f"input {quote(field)} is connected to node {quote(value[0])}; "
             "a parameter would silently cut that link",
             "put the marker on the node that produces the value (e.g. a primitive node), "
             "or disconnect the input and give it a widget value",
@@ -248,7 +256,7 @@ def _bind(
             state.error(
                 "optional-without-default",
                 f"optional parameter {quote(marker.name)} has no default: input "
-                f"{quote(marker.field)} is null in the workflow",
+                f"{quote(field)} is null in the workflow",
                 f"mark it required (${marker.name}!) or give the input a value in the editor",
                 **where,
             )
@@ -258,7 +266,7 @@ def _bind(
         if default_type is None:
             state.error(
                 "unsupported-value",
-                f"input {quote(marker.field)} holds a {type(value).__name__}, not a "
+                f"input {quote(field)} holds a {type(value).__name__}, not a "
                 "string, number or boolean",
                 "bind a scalar input; list and object inputs cannot be parameters",
                 **where,
@@ -268,13 +276,13 @@ def _bind(
     if marker.upload and not isinstance(value, (str, type(None))):
         state.error(
             "unsupported-value",
-            f"media parameter {quote(marker.name)} sets input {quote(marker.field)}, "
+            f"media parameter {quote(marker.name)} sets input {quote(field)}, "
             f"which holds a {type(value).__name__}, not a file name",
             "use '~' only on inputs that take a file name (LoadImage.image, ...)",
             **where,
         )
         return None
-    return _Binding(marker, node, name, param_type, None if marker.required else value)
+    return _Binding(marker, node, name, field, param_type, None if marker.required else value)
 
 
 def _merge_params(
@@ -312,7 +320,9 @@ def _merge_params(
                 required=first.marker.required,
                 default=first.default,
                 description=description,
-                targets=tuple(TargetIR(b.node, b.marker.field) for b in group),
+                targets=tuple(
+                    TargetIR(b.node, b.field, inferred=b.field != b.marker.field) for b in group
+                ),
             )
         )
     return tuple(params)

@@ -29,6 +29,9 @@ class NodeRef:
 class TargetIR:
     node: NodeRef
     input: str
+    # True when a `$~name` shorthand named no real input and the node's only file-name
+    # input was bound instead.
+    inferred: bool = False
 
 
 @dataclass(frozen=True)

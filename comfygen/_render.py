@@ -104,7 +104,11 @@ def _node_phrase(node: NodeRef) -> str:
 
 
 def _param_summary(param: ParamIR) -> str:
-    targets = "; ".join(f"input {quote(t.input)} of {_node_phrase(t.node)}" for t in param.targets)
+    targets = "; ".join(
+        f"input {quote(t.input)} of {_node_phrase(t.node)}"
+        + (" (the node's only file-name input)" if t.inferred else "")
+        for t in param.targets
+    )
     text = f"{param.description.rstrip('.')}. " if param.description else ""
     text += "Required. " if param.required else f"Default {param.default!r}. "
     if param.type == "media":
