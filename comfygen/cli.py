@@ -53,9 +53,14 @@ def _compile(sources: tuple[Path, ...]) -> Build:
 def main() -> None:
     """Compile annotated ComfyUI workflows into typed async Python functions.
 
-    Mark inputs and outputs in node titles ($prompt.text!, $~image, $output.cover),
-    export the workflow in API format, then run `comfygen build workflows/ -o gen/`
-    and call `await generate_cover(prompt="a cat")` from your app.
+    \b
+    1. In the ComfyUI editor, mark inputs and outputs in node titles:
+       $prompt.text!   $~image   Size, $width!, $height!   $output.cover
+    2. Export the workflow in API format (Workflow > Export (API)).
+    3. comfygen build workflows/ -o gen/
+    4. In your app:  result = await generate_cover(prompt="a cat")
+
+    Run `comfygen COMMAND --help` for the details of a command.
     """
 
 
