@@ -1,0 +1,140 @@
+"""Property: hostile titles, names and values either fail the build with a diagnostic or
+produce a module that parses, imports, exposes exactly the expected names, and embeds
+the input graph exactly. No input can inject code."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import keyword
+import math
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from comfygen import BuildError, build
+
+NASTY = ['"', "'", '"""', "'''", "\\", "\n", "\r", "\x00", "\u2028", "\ud800", "#", "}", "{",
+         ":", ".", "!", "~", "$", ",", " ", "-", "λ", "猫", "\U0001f431", "ﬁ", "\t", "\x7f"]  # fmt: skip
+SPECIAL_NAMES = [*keyword.kwlist, "client", "timeout", "on_event", "json", "str", "int",
+                 "model_dump", "copy", "_x", "__init__", "prompt_id", "outputs", "WfParams",
+                 "neg-prompt", "a b", "1st", "ok", "x", "y"]  # fmt: skip
+
+text = st.lists(st.one_of(st.sampled_from(NASTY), st.characters()), max_size=8).map("".join)
+names = st.one_of(st.sampled_from(SPECIAL_NAMES), st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), text)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    text,
+)
+
+
+@st.composite
+def workflows(draw: st.DrawFn) -> dict[str, Any]:
+    graph: dict[str, Any] = {}
+    for index in range(draw(st.integers(1, 4))):
+        node_id = draw(st.one_of(st.just(str(index + 1)), text.filter(bool)))
+        inputs: dict[str, Any] = {}
+        parts: list[str] = []
+        for _ in range(draw(st.integers(0, 3))):
+            name = draw(names)
+            field = draw(st.one_of(st.just(name), names))
+            inputs[field] = draw(st.one_of(scalars, st.just(["1", 0])))
+            marker = "$" + draw(st.sampled_from(["", "~"])) + name
+            if field != name:
+                marker += "." + field
+            marker += draw(st.sampled_from(["", "!"]))
+            if draw(st.booleans()):
+                marker += ":" + draw(text)
+            parts.append(marker)
+        if draw(st.booleans()):
+            parts.append(draw(text))
+        title = ", ".join(parts)
+        class_type = draw(st.sampled_from(["SaveImage", "PreviewAny", "SaveAudio", "Custom"]) | text)
+        if draw(st.integers(0, 4)) == 0:
+            title = "$output." + draw(names)
+        graph[node_id] = {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
+    return graph
+
+
+_counter = 0
+
+
+def _import(text_: str) -> types.ModuleType:
+    global _counter
+    _counter += 1
+    name = f"_comfygen_property_{_counter}"
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    try:
+        exec(compile(text_, name, "exec"), module.__dict__)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    return type(a) is type(b) and a == b
+
+
+@settings(
+    max_examples=2500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(workflows())
+def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "wf.json"
+        path.write_text(json.dumps(graph), encoding="utf-8")
+        try:
+            result = build([path])
+        except BuildError as error:
+            event("rejected with a diagnostic")
+            assert error.diagnostics and all(d.file == "wf.json" for d in error.diagnostics)
+            return
+    event("built")
+    (ir,) = result.workflows
+    source = next(file.text for file in result.files if file.path == "wf.py")
+
+    tree = ast.parse(source)
+    top_level = [type(statement).__name__ for statement in tree.body]
+    assert top_level == [
+        "Expr", "ImportFrom", "Import", "ImportFrom", "Import", "ImportFrom", "ImportFrom",
+        "Expr", "AnnAssign", "AnnAssign", "ClassDef", "ClassDef", "AsyncFunctionDef",
+    ]  # fmt: skip
+    function_def = tree.body[-1]
+    assert isinstance(function_def, ast.AsyncFunctionDef)
+    assert len(function_def.body) == 2  # the docstring and the one runtime call
+
+    module = _import(source)
+    assert json.dumps(module._GRAPH) == json.dumps(graph)
+    public = {n for n in vars(module) if not n.startswith("_")}
+    assert {"WfParams", "WfResult", "wf"} <= public
+    assert public - {"WfParams", "WfResult", "wf", "annotations", "json", "Any", "Final",
+                     "BaseModel", "ConfigDict", "Field", "Backend", "EventHandler",
+                     "MediaInput", "Image", "Audio", "Video", "Text", "Output"} == set()  # fmt: skip
+
+    parameters = inspect.signature(module.wf).parameters
+    assert list(parameters)[-3:] == ["client", "on_event", "timeout"]
+    for param in ir.params:
+        default = parameters[param.name].default
+        if param.required:
+            assert default is inspect.Parameter.empty
+        else:
+            assert _same(default, param.default)
+            target = param.targets[0]
+            assert _same(graph[target.node.node_id]["inputs"][target.input], default)
+    assert set(module.WfResult.model_fields) == {"prompt_id", "outputs"} | {
+        output.name for output in ir.outputs
+    }
