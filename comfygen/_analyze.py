@@ -249,10 +249,9 @@ def _bind(
             **where,
         )
         return None
+    value_type: ParamType | None
     if value is None:
-        if marker.required:
-            default_type: ParamType | None = "media" if marker.upload else "str"
-        else:
+        if not marker.required:
             state.error(
                 "optional-without-default",
                 f"optional parameter {quote(marker.name)} has no default: input "
@@ -261,9 +260,10 @@ def _bind(
                 **where,
             )
             return None
+        value_type = "str"
     else:
-        default_type = _scalar_type(value)
-        if default_type is None:
+        value_type = _scalar_type(value)
+        if value_type is None:
             state.error(
                 "unsupported-value",
                 f"input {quote(field)} holds a {type(value).__name__}, not a "
@@ -272,8 +272,7 @@ def _bind(
                 **where,
             )
             return None
-    param_type: ParamType = "media" if marker.upload else default_type
-    if marker.upload and not isinstance(value, (str, type(None))):
+    if marker.upload and value_type != "str":
         state.error(
             "unsupported-value",
             f"media parameter {quote(marker.name)} sets input {quote(field)}, "
@@ -282,6 +281,7 @@ def _bind(
             **where,
         )
         return None
+    param_type: ParamType = "media" if marker.upload else value_type
     return _Binding(marker, node, name, field, param_type, None if marker.required else value)
 
 

@@ -75,7 +75,9 @@ def scalar(value: str | int | float | bool | None) -> cst.BaseExpression:
 
 def docstring(lines: list[str], indent: str) -> cst.SimpleString:
     """A triple-quoted docstring of `lines` (each one line of text), indented for its block."""
-    escaped = [_docstring_line(line) for line in lines]
+    escaped = [
+        _docstring_line(line, last=index == len(lines) - 1) for index, line in enumerate(lines)
+    ]
     body = escaped[0]
     for line in escaped[1:]:
         body += "\n" + (indent + line if line else "")
@@ -84,14 +86,14 @@ def docstring(lines: list[str], indent: str) -> cst.SimpleString:
     return cst.SimpleString('"""' + body + '"""')
 
 
-def _docstring_line(line: str) -> str:
-    # A '"' is escaped only where it could close the docstring: before another '"' or at
-    # the end of the line, so no three unescaped quotes ever stand in a row.
+def _docstring_line(line: str, *, last: bool) -> str:
+    # A '"' is escaped only where it could close the docstring: before another '"', or at
+    # the very end, so no three unescaped quotes ever stand in a row.
     out = []
     for index, char in enumerate(line):
         if char == '"':
             following = line[index + 1 : index + 2]
-            out.append('\\"' if following in ('"', "") else '"')
+            out.append('\\"' if following == '"' or (following == "" and last) else '"')
         else:
             out.append(_escape(char, ""))
     return "".join(out)

@@ -170,7 +170,7 @@ def _output_view(output: OutputIR) -> dict[str, Any]:
 def _function_doc(ir: WorkflowIR) -> list[str]:
     lines = [f"Run the workflow {quote(ir.source)} and return its outputs.", ""]
     lines.append("Args:")
-    entries = [(param.name, _param_summary(param)) for param in ir.params]
+    entries: list[tuple[str, str]] = [(param.name, _param_summary(param)) for param in ir.params]
     entries += [
         (
             "client",

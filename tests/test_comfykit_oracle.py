@@ -43,8 +43,12 @@ def test_both_parsers_agree(path: Path) -> None:
         return key if inferred else target_field
 
     our_mappings = sorted(
-        (param.key, t.node.node_id, ours_in_comfykit_terms(t.input, t.inferred, param.key),
-         param.type == "media")
+        (
+            param.key,
+            t.node.node_id,
+            ours_in_comfykit_terms(t.input, t.inferred, param.key),
+            param.type == "media",
+        )
         for param in ours.params
         for t in param.targets
         if t.node.class_type not in COMFYKIT_OUTPUT_NODES
@@ -64,7 +68,9 @@ def test_both_parsers_agree(path: Path) -> None:
             assert their.type == param.type
 
     our_outputs = sorted(
-        (node_ref.node_id, output.key) for output in ours.outputs for node_ref in output.nodes
+        (node_ref.node_id, output.key)
+        for output in ours.outputs
+        for node_ref in output.nodes
         if not output.auto or node_ref.class_type in COMFYKIT_OUTPUT_NODES
     )
     their_outputs = sorted((m.node_id, m.output_var) for m in theirs.mapping_info.output_mappings)
@@ -83,8 +89,11 @@ def test_difference_upload_shorthand_binds_the_file_input(write_workflow: WriteW
 
 
 def test_difference_params_on_output_nodes(write_workflow: WriteWorkflow) -> None:
-    graph = {"9": node("SaveImage", "Save, $prefix.filename_prefix", filename_prefix="x",
-                       images=["1", 0])}
+    graph = {
+        "9": node(
+            "SaveImage", "Save, $prefix.filename_prefix", filename_prefix="x", images=["1", 0]
+        )
+    }
     assert WorkflowParser().parse_workflow(graph, "wf").params == {}
     (ours,) = build([write_workflow(graph)]).workflows
     assert [p.name for p in ours.params] == ["prefix"]
@@ -99,8 +108,10 @@ def test_difference_params_on_output_nodes(write_workflow: WriteWorkflow) -> Non
         # comfykit adds an input the node does not have: the value is silently ignored.
         ({"1": node("A", "$prompt.txt!", text="x")}, "unknown-input"),
         # comfykit keeps the last binding's type and default for all nodes.
-        ({"1": node("A", "$seed", seed=1), "2": node("B", "$seed", seed=2.5)},
-         "conflicting-bindings"),
+        (
+            {"1": node("A", "$seed", seed=1), "2": node("B", "$seed", seed=2.5)},
+            "conflicting-bindings",
+        ),
         # comfykit takes "cover, $x" as the output name.
         ({"1": node("SaveImage", "$output.cover, $x", x=1)}, "output-marker-not-alone"),
         # comfykit accepts any text as a name; it cannot become a keyword argument.

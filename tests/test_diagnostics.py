@@ -120,7 +120,7 @@ def test_two_workflows_one_function_name(tmp_path: Path, write_workflow: WriteWo
     second = write_workflow({"1": SAVE}, "generate_cover")
     errors = _errors([first, second])
     assert [e.code for e in errors] == ["name-clash"]
-    assert "generate-cover.json" in errors[0].message or "generate-cover.json" == errors[0].file
+    assert "generate-cover.json" in errors[0].message or errors[0].file == "generate-cover.json"
 
 
 @pytest.mark.parametrize(
@@ -132,8 +132,11 @@ def test_two_workflows_one_function_name(tmp_path: Path, write_workflow: WriteWo
         ("[1, 2]", "not-api-format", "not an API-format"),
         ("{}", "not-api-format", "no nodes"),
         ('{"1": 5}', "malformed-node", "not of the API-format shape"),
-        ('{"1": {"class_type": "A", "inputs": {}, "_meta": {"title": 5}}}', "malformed-node",
-         "title is not a string"),
+        (
+            '{"1": {"class_type": "A", "inputs": {}, "_meta": {"title": 5}}}',
+            "malformed-node",
+            "title is not a string",
+        ),
     ],
 )
 def test_file_level_diagnostics(
@@ -156,14 +159,19 @@ def test_not_utf8(write_workflow: WriteWorkflow) -> None:
     assert [e.code for e in _errors([path])] == ["invalid-json"]
 
 
-def test_safe_renames_are_done_and_documented(tmp_path: Path, write_workflow: WriteWorkflow) -> None:
+def test_safe_renames_are_done_and_documented(
+    tmp_path: Path, write_workflow: WriteWorkflow
+) -> None:
     graph = {
         "1": node("A", "$neg-prompt.text, $class!", text="bad", **{"class": "x"}),
         "2": SAVE,
     }
     result = build([write_workflow(graph)])
     (ir,) = result.workflows
-    assert [(p.name, p.key) for p in ir.params] == [("neg_prompt", "neg-prompt"), ("class_", "class")]
+    assert [(p.name, p.key) for p in ir.params] == [
+        ("neg_prompt", "neg-prompt"),
+        ("class_", "class"),
+    ]
     module = next(f.text for f in result.files if f.path == "wf.py")
     assert 'Written "neg-prompt" in the workflow.' in module
     assert 'Written "class" in the workflow.' in module

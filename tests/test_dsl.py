@@ -21,8 +21,10 @@ from comfygen._dsl import OutputMarker, ParamMarker, parse_title
             "Size, $width!, $height!",
             [("width", "width", False, True, None), ("height", "height", False, True, None)],
         ),
-        ("  Sampler ,  $seed , $steps  ", [("seed", "seed", False, False, None),
-                                           ("steps", "steps", False, False, None)]),
+        (
+            "  Sampler ,  $seed , $steps  ",
+            [("seed", "seed", False, False, None), ("steps", "steps", False, False, None)],
+        ),
         ("Plain title", []),
         ("", []),
         # comfykit reads everything after the first ':' as the description, so a '!'

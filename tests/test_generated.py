@@ -11,10 +11,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import comfygen_runtime as rt
 import pydantic
 import pytest
 
-import comfygen_runtime as rt
 from comfygen import build
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -50,8 +50,8 @@ class RecordingBackend:
         timeout: float | None = None,
     ) -> rt.WorkflowResult:
         self.calls.append((spec, dict(values)))
-        fields = {output.name: [] for output in spec.outputs}
-        return result_type(prompt_id="p-1", **fields)
+        fields: dict[str, Any] = {output.name: [] for output in spec.outputs}
+        return result_type.model_validate({"prompt_id": "p-1", **fields})
 
 
 def test_signature_is_typed_keyword_only(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_signature_is_typed_keyword_only(tmp_path: Path) -> None:
     assert params["model"].default == "sd_xl_base_1.0.safetensors"
     assert params["steps"].annotation == "int"
     assert signature.return_annotation == "T2iWorkflowResult"
-    assert "Sets input \"text\" of node \"6\"" in (module.t2i_workflow.__doc__ or "")
+    assert 'Sets input "text" of node "6"' in (module.t2i_workflow.__doc__ or "")
 
 
 def test_params_model_validates(tmp_path: Path) -> None:

@@ -34,9 +34,7 @@ def test_golden(case: str) -> None:
         expected_dir.mkdir()
         for name, text in produced.items():
             (expected_dir / name).write_text(text, encoding="utf-8", newline="\n")
-    expected = {
-        path.name: path.read_text(encoding="utf-8") for path in expected_dir.glob("*.py")
-    }
+    expected = {path.name: path.read_text(encoding="utf-8") for path in expected_dir.glob("*.py")}
     assert sorted(produced) == sorted(expected)
     for name, text in produced.items():
         assert text == expected[name], f"{case}/{name} differs from the golden file"
@@ -64,7 +62,11 @@ def test_golden_modules_pass_mypy_strict(golden_packages: Path) -> None:
     for package in packages:
         command += ["-p", package]
     outcome = subprocess.run(
-        command, cwd=golden_packages, capture_output=True, text=True, check=False,
+        command,
+        cwd=golden_packages,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "MYPYPATH": str(golden_packages)},
     )
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
@@ -74,6 +76,9 @@ def test_golden_modules_are_ruff_formatted(golden_packages: Path) -> None:
     ruff = Path(sys.executable).parent / "ruff"
     outcome = subprocess.run(
         [str(ruff), "format", "--check", "--line-length", "88", "--isolated", "."],
-        cwd=golden_packages, capture_output=True, text=True, check=False,
+        cwd=golden_packages,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr

@@ -21,13 +21,16 @@ from hypothesis import strategies as st
 from comfygen import BuildError, build
 
 NASTY = ['"', "'", '"""', "'''", "\\", "\n", "\r", "\x00", "\u2028", "\ud800", "#", "}", "{",
-         ":", ".", "!", "~", "$", ",", " ", "-", "λ", "猫", "\U0001f431", "ﬁ", "\t", "\x7f"]  # fmt: skip
+         ":", ".", "!", "~", "$", ",", " ", "-", "λ", "猫", "\U0001f431", "ﬁ",
+         "\t", "\x7f"]  # fmt: skip
 SPECIAL_NAMES = [*keyword.kwlist, "client", "timeout", "on_event", "json", "str", "int",
                  "model_dump", "copy", "_x", "__init__", "prompt_id", "outputs", "WfParams",
                  "neg-prompt", "a b", "1st", "ok", "x", "y"]  # fmt: skip
 
 text = st.lists(st.one_of(st.sampled_from(NASTY), st.characters()), max_size=8).map("".join)
-names = st.one_of(st.sampled_from(SPECIAL_NAMES), st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), text)
+names = st.one_of(
+    st.sampled_from(SPECIAL_NAMES), st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True), text
+)
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -58,7 +61,9 @@ def workflows(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             parts.append(draw(text))
         title = ", ".join(parts)
-        class_type = draw(st.sampled_from(["SaveImage", "PreviewAny", "SaveAudio", "Custom"]) | text)
+        class_type = draw(
+            st.sampled_from(["SaveImage", "PreviewAny", "SaveAudio", "Custom"]) | text
+        )
         if draw(st.integers(0, 4)) == 0:
             title = "$output." + draw(names)
         graph[node_id] = {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
@@ -83,7 +88,9 @@ def _import(text_: str) -> types.ModuleType:
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
     return type(a) is type(b) and a == b
 
 
@@ -121,9 +128,10 @@ def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
     assert json.dumps(module._GRAPH) == json.dumps(graph)
     public = {n for n in vars(module) if not n.startswith("_")}
     assert {"WfParams", "WfResult", "wf"} <= public
-    assert public - {"WfParams", "WfResult", "wf", "annotations", "json", "Any", "Final",
+    expected = {"WfParams", "WfResult", "wf", "annotations", "json", "Any", "Final",
                      "BaseModel", "ConfigDict", "Field", "Backend", "EventHandler",
-                     "MediaInput", "Image", "Audio", "Video", "Text", "Output"} == set()  # fmt: skip
+                     "MediaInput", "Image", "Audio", "Video", "Text", "Output"}  # fmt: skip
+    assert public - expected == set()
 
     parameters = inspect.signature(module.wf).parameters
     assert list(parameters)[-3:] == ["client", "on_event", "timeout"]

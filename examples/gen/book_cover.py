@@ -297,7 +297,7 @@ async def book_cover(
         prompt: Scene or mood of the cover art. Required. Sets input "text" of
             node "2" ("CLIPTextEncode", title "$prompt.text!:Scene or mood of the
             cover art").
-        width: Cover width in pixels. Default 832. Sets input "width" of node "4\"
+        width: Cover width in pixels. Default 832. Sets input "width" of node "4"
             ("EmptyLatentImage", title "Cover size, $width:Cover width in pixels,
             $height:Cover height in pixels").
         height: Cover height in pixels. Default 1216. Sets input "height" of node

@@ -194,10 +194,10 @@ async def caption_text(
             "1" ("PrimitiveString", title "$subject.value!:What the caption is
             about").
         style: Style words appended to the subject. Default 'golden hour, shallow
-            depth of field, 85mm lens'. Sets input "value" of node "2\"
+            depth of field, 85mm lens'. Sets input "value" of node "2"
             ("PrimitiveString", title "$style.value:Style words appended to the
             subject").
-        separator: Default ', '. Sets input "delimiter" of node "4\"
+        separator: Default ', '. Sets input "delimiter" of node "4"
             ("StringConcatenate", title "Join, $separator.delimiter").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.

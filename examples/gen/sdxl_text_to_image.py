@@ -331,7 +331,7 @@ async def sdxl_text_to_image(
     Args:
         model: Default 'sd_xl_base_1.0.safetensors'. Sets input "ckpt_name" of
             node "1" ("CheckpointLoaderSimple", title "$model.ckpt_name").
-        prompt: What to draw. Required. Sets input "text" of node "2\"
+        prompt: What to draw. Required. Sets input "text" of node "2"
             ("CLIPTextEncode", title "$prompt.text!:What to draw").
         negative_prompt: Default 'blurry, low quality, jpeg artifacts, watermark,
             text, deformed'. Sets input "text" of node "3" ("CLIPTextEncode",
@@ -346,7 +346,7 @@ async def sdxl_text_to_image(
             "Sampler, $seed, $steps, $cfg, $sampler_name").
         cfg: Default 7.5. Sets input "cfg" of node "5" ("KSampler", title
             "Sampler, $seed, $steps, $cfg, $sampler_name").
-        sampler_name: Default 'euler'. Sets input "sampler_name" of node "5\"
+        sampler_name: Default 'euler'. Sets input "sampler_name" of node "5"
             ("KSampler", title "Sampler, $seed, $steps, $cfg, $sampler_name").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.

@@ -135,7 +135,7 @@ async def text_preview(
     Args:
         text: Required. Sets input "value" of node "1" ("PrimitiveString", title
             "$text.value!").
-        suffix: Default '!'. Sets input "string_b" of node "2\"
+        suffix: Default '!'. Sets input "string_b" of node "2"
             ("StringConcatenate", title "Append, $suffix.string_b").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.

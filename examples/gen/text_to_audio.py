@@ -325,7 +325,7 @@ async def text_to_audio(
     """Run the workflow "text_to_audio.json" and return its outputs.
 
     Args:
-        model: Default 'stable-audio-open-1.0.safetensors'. Sets input "ckpt_name\"
+        model: Default 'stable-audio-open-1.0.safetensors'. Sets input "ckpt_name"
             of node "1" ("CheckpointLoaderSimple", title "$model.ckpt_name").
         prompt: Description of the sound or music. Required. Sets input "text" of
             node "3" ("CLIPTextEncode", title "$prompt.text!:Description of the
@@ -335,7 +335,7 @@ async def text_to_audio(
             "$negative_prompt.text").
         seconds: Length of the clip in seconds. Default 30.0. Sets input
             "seconds_total" of node "5" ("ConditioningStableAudio", title "Timing,
-            $seconds.seconds_total"); input "seconds" of node "6\"
+            $seconds.seconds_total"); input "seconds" of node "6"
             ("EmptyLatentAudio", title "Duration, $seconds:Length of the clip in
             seconds").
         seed: Default 916485022. Sets input "seed" of node "7" ("KSampler", title

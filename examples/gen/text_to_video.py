@@ -398,18 +398,18 @@ async def text_to_video(
     """Run the workflow "text_to_video.json" and return its outputs.
 
     Args:
-        model: Default 'wan2.1_t2v_1.3B_fp16.safetensors'. Sets input "unet_name\"
+        model: Default 'wan2.1_t2v_1.3B_fp16.safetensors'. Sets input "unet_name"
             of node "1" ("UNETLoader", title "$model.unet_name").
-        prompt: What happens in the video. Required. Sets input "text" of node "5\"
+        prompt: What happens in the video. Required. Sets input "text" of node "5"
             ("CLIPTextEncode", title "$prompt.text!:What happens in the video").
         negative_prompt: Default 'static, frozen frame, blurry, low quality, jpeg
             artifacts, watermark, text, deformed, extra limbs, flickering'. Sets
             input "text" of node "6" ("CLIPTextEncode", title
             "$negative_prompt.text").
-        width: Default 832. Sets input "width" of node "7\"
+        width: Default 832. Sets input "width" of node "7"
             ("EmptyHunyuanLatentVideo", title "Video size, $width, $height,
             $frames.length:Number of frames (a multiple of 4 plus 1)").
-        height: Default 480. Sets input "height" of node "7\"
+        height: Default 480. Sets input "height" of node "7"
             ("EmptyHunyuanLatentVideo", title "Video size, $width, $height,
             $frames.length:Number of frames (a multiple of 4 plus 1)").
         frames: Number of frames (a multiple of 4 plus 1). Default 33. Sets input
@@ -422,7 +422,7 @@ async def text_to_video(
             "Sampler, $seed, $steps, $cfg").
         cfg: Default 6.0. Sets input "cfg" of node "8" ("KSampler", title
             "Sampler, $seed, $steps, $cfg").
-        fps: Frames per second. Default 16.0. Sets input "fps" of node "10\"
+        fps: Frames per second. Default 16.0. Sets input "fps" of node "10"
             ("CreateVideo", title "$fps.fps:Frames per second").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.

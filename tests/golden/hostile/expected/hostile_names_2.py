@@ -351,7 +351,7 @@ async def hostile_names_2(
     """Run the workflow "Hostile Names 2!.json" and return its outputs.
 
     Args:
-        prompt: a "quoted" \\ description with newline. Required. Sets input "text\"
+        prompt: a "quoted" \\ description with newline. Required. Sets input "text"
             of node "1" ("Evil\\"Node", title "Say \\"\\"\\"hi\\"\\"\\", $prompt.text!:a
             \\"quoted\\" \\\\ description\\nwith newline").
         neg_prompt: Default 'tab\\there\\r\\nand \\u2028 sep \\x00 nul \\ud800 lone'.

@@ -301,9 +301,9 @@ async def t2i_workflow(
             "Canvas, $width!, $height!").
         height: Required. Sets input "height" of node "5" ("EmptyLatentImage",
             title "Canvas, $width!, $height!").
-        prompt: What to draw. Required. Sets input "text" of node "6\"
+        prompt: What to draw. Required. Sets input "text" of node "6"
             ("CLIPTextEncode", title "$prompt.text!:What to draw").
-        negative_prompt: Default 'blurry'. Sets input "text" of node "7\"
+        negative_prompt: Default 'blurry'. Sets input "text" of node "7"
             ("CLIPTextEncode", title "$negative_prompt.text").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
