@@ -99,7 +99,14 @@ def _prompt(rng: random.Random) -> str:
     return text
 
 
-_SAMPLERS = _choice("euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "ddim", "uni_pc")
+_SAMPLERS = _choice(
+    "euler",
+    "euler_ancestral",
+    "dpmpp_2m",
+    "dpmpp_2m_sde",
+    "ddim",
+    "uni_pc",
+)
 _SCHEDULERS = _choice("normal", "karras", "exponential", "sgm_uniform", "simple")
 _UPSCALE = _choice("nearest-exact", "bilinear", "area", "bicubic", "lanczos")
 _SIZE = _ints(512, 1536, 64)
@@ -147,7 +154,13 @@ VAE_DECODE = Spec(
     ("IMAGE",),
     2,
 )
-LOAD_AUDIO = Spec("LoadAudio", "Load Audio", (("audio", _files("voice", "wav")),), (), ("AUDIO",))
+LOAD_AUDIO = Spec(
+    "LoadAudio",
+    "Load Audio",
+    (("audio", _files("voice", "wav")),),
+    (),
+    ("AUDIO",),
+)
 
 BODY: tuple[Spec, ...] = (
     TEXT_ENCODE,
@@ -434,7 +447,8 @@ def _annotate(graph: _Graph) -> None:
     for node_id in rng.sample(candidates, min(len(candidates), rng.randint(5, 10))):
         node = graph.nodes[node_id]
         spec = graph.specs[node_id]
-        literal = [name for name, value in node["inputs"].items() if not isinstance(value, list)]
+        inputs = node["inputs"]
+        literal = [key for key, value in inputs.items() if not isinstance(value, list)]
         display: str | None = None
         if spec.class_type in ("EmptyLatentImage", "ImageScale") and {
             "width",
@@ -448,7 +462,7 @@ def _annotate(graph: _Graph) -> None:
             fields = rng.sample(literal, min(len(literal), rng.choice((1, 1, 1, 2))))
         if display is None and rng.random() < 0.3:
             display = spec.title
-        markers = [_marker(rng, node_id, spec, node["inputs"], name, bindings) for name in fields]
+        markers = [_marker(rng, node_id, spec, inputs, key, bindings) for key in fields]
         node["_meta"]["title"] = ", ".join(([display] if display else []) + markers)
 
 
@@ -462,15 +476,14 @@ def _marker(
 ) -> str:
     """The marker text for one input; records the binding so names stay consistent."""
     value: Scalar = inputs[field]
-    upload = spec.class_type in ("LoadImage", "LoadAudio") and field in (
-        "image",
-        "audio",
-    )
+    media = spec.class_type in ("LoadImage", "LoadAudio")
+    upload = media and field in ("image", "audio")
+    kind = type(value)
     required = upload or (field == "text" and rng.random() < 0.7) or rng.random() < 0.1
     reusable = [
         name
         for name, bound in bindings.items()
-        if bound.field == field and bound.upload == upload and type(bound.value) is type(value)
+        if (bound.field, bound.upload, type(bound.value)) == (field, upload, kind)
     ]
     if reusable and rng.random() < 0.25:
         # The same parameter on a second node: flags and default must agree.
@@ -498,7 +511,9 @@ def write_workflows(directory: Path, count: int) -> tuple[int, int, int]:
     directory.mkdir(parents=True, exist_ok=True)
     others = [p.name for p in directory.rglob("*.json") if not p.name.startswith("wf_")]
     if others:
-        raise SystemExit(f"bench_build: {directory} holds other workflows: {others[:3]}")
+        raise SystemExit(
+            f"bench_build: {directory} holds other workflows: {others[:3]}",
+        )
     for stale in directory.glob("wf_*.json"):
         stale.unlink()
     rng = random.Random(0)
@@ -508,7 +523,8 @@ def write_workflows(directory: Path, count: int) -> tuple[int, int, int]:
         workflow = generate_workflow(rng)
         sizes.append(len(workflow))
         path = directory / f"wf_{index:0{width}d}.json"
-        path.write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        text = json.dumps(workflow, indent=2, ensure_ascii=False)
+        path.write_text(text + "\n", "utf-8")
     return min(sizes), max(sizes), sum(sizes)
 
 
@@ -546,7 +562,8 @@ def run_once(command: Sequence[str]) -> Run:
             out.seek(0)
             err.seek(0)
             tail = (out.read() + err.read()).decode("utf-8", "replace")[-4000:]
-            raise CommandFailed(f"{' '.join(command)} exited with {process.returncode}:\n{tail}")
+            shown = " ".join(command)
+            raise CommandFailed(f"{shown} exited with {process.returncode}:\n{tail}")
     return Run(seconds, _rss_mb(usage.ru_maxrss))
 
 
@@ -561,7 +578,9 @@ def _clear_output(out_dir: Path) -> None:
             with entry.open(encoding="utf-8", errors="replace") as handle:
                 if handle.readline().startswith(GENERATED_HEADER):
                     continue
-        raise SystemExit(f"bench_build: refusing to delete {out_dir}: it holds {entry.name}")
+        raise SystemExit(
+            f"bench_build: refusing to delete {out_dir}: it holds {entry.name}",
+        )
     shutil.rmtree(out_dir)
 
 
@@ -601,7 +620,9 @@ def comfygen_command() -> list[str]:
         return [str(script)]
     found = shutil.which("comfygen")
     if found is None:
-        raise SystemExit("bench_build: no `comfygen` script; run with `uv run python ...`")
+        raise SystemExit(
+            "bench_build: no `comfygen` script; run with `uv run python ...`",
+        )
     return [found]
 
 
@@ -610,9 +631,10 @@ def _progress(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--count", type=int, default=1000, help="workflows (default 1000)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per command (default 3)")
+    summary = __doc__.splitlines()[0] if __doc__ else None
+    parser = argparse.ArgumentParser(description=summary)
+    parser.add_argument("--count", type=int, default=1000, help="default 1000")
+    parser.add_argument("--repeat", type=int, default=3, help="runs each; default 3")
     parser.add_argument(
         "--work",
         type=Path,
@@ -627,6 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work: Path = args.work.resolve()
     workflows, out_dir = work / "workflows", work / "gen"
     comfygen = comfygen_command()
+    paths = [str(workflows), "-o", str(out_dir)]
 
     _progress(f"generating {args.count} workflows in {workflows} ...")
     fewest, most, total_nodes = write_workflows(workflows, args.count)
@@ -636,11 +659,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for index in range(args.repeat):
             _clear_output(out_dir)
             _progress(f"build {index + 1}/{args.repeat} ...")
-            builds.append(run_once([*comfygen, "build", str(workflows), "-o", str(out_dir)]))
+            builds.append(run_once([*comfygen, "build", *paths]))
         checks = []
         for index in range(args.repeat):
             _progress(f"check {index + 1}/{args.repeat} ...")
-            checks.append(run_once([*comfygen, "check", str(workflows), "-o", str(out_dir)]))
+            checks.append(run_once([*comfygen, "check", *paths]))
     except CommandFailed as failure:
         print(f"bench_build: {failure}", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ from ._analyze import analyze
 from ._diagnostics import BuildError, Diagnostic
 from ._ir import WorkflowIR
 from ._names import function_name
-from ._render import render_module, render_package_init
+from ._render import render_module, render_package_init, syntax_gate
 from ._sources import Source, find_sources, load_json
 from ._write import GeneratedFile
 
@@ -86,11 +86,18 @@ def _clashes(irs: list[WorkflowIR]) -> list[Diagnostic]:
     return diagnostics
 
 
-def build(roots: list[Path]) -> Build:
-    """Compile every workflow under `roots`; raises `BuildError` if anything is wrong."""
+def build(roots: list[Path], *, verify: bool = True) -> Build:
+    """Compile every workflow under `roots`; raises `BuildError` if anything is wrong.
+
+    With `verify` (the default) every rendered file must parse with libcst. `check` passes
+    False: it only compares text with what is on disk and writes nothing, and the parse
+    is most of a build's time.
+    """
     irs, diagnostics = analyze_sources(roots)
     if any(d.severity == "error" for d in diagnostics):
         raise BuildError(diagnostics)
     files = [GeneratedFile(f"{ir.function}.py", render_module(ir)) for ir in irs]
     files.append(GeneratedFile("__init__.py", render_package_init(irs)))
+    if verify:
+        syntax_gate({file.path: file.text for file in files})
     return Build(tuple(irs), tuple(sorted(files, key=lambda f: f.path)), tuple(diagnostics))

@@ -50,7 +50,10 @@ def _escape(char: str, quote: str) -> str:
 def string(value: str) -> cst.SimpleString:
     """A one-line string literal; double quotes unless single ones need fewer escapes."""
     quote = "'" if value.count('"') > value.count("'") else '"'
-    body = "".join(_escape(char, quote) for char in value)
+    if value.isprintable() and quote not in value and "\\" not in value:
+        body = value  # the common case, without a per-character pass
+    else:
+        body = "".join(_escape(char, quote) for char in value)
     return cst.SimpleString(quote + body + quote)
 
 
@@ -89,6 +92,8 @@ def docstring(lines: list[str], indent: str) -> cst.SimpleString:
 def _docstring_line(line: str, *, last: bool) -> str:
     # A '"' is escaped only where it could close the docstring: before another '"', or at
     # the very end, so no three unescaped quotes ever stand in a row.
+    if line.isprintable() and '"' not in line and "\\" not in line:
+        return line
     out = []
     for index, char in enumerate(line):
         if char == '"':
@@ -106,7 +111,10 @@ def json_block(text: str) -> cst.SimpleString:
     so a raw string holds it verbatim; characters that are not printable are turned into
     JSON escapes, which `json.loads` reads back to the very same string.
     """
-    body = "".join(_json_escape(char) for char in text)
+    if text.replace("\n", "").isprintable():
+        body = text
+    else:
+        body = "".join(_json_escape(char) for char in text)
     if '"""' in body or body.endswith("\\"):
         raise ValueError("JSON text cannot be embedded in a raw triple-quoted string")
     return cst.SimpleString('r"""\n' + body + '\n"""')

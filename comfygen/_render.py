@@ -7,7 +7,11 @@ workflow can change the structure of the generated code.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 import textwrap
+from concurrent.futures import ProcessPoolExecutor
 import unicodedata
 from functools import cache
 from importlib import resources
@@ -196,7 +200,7 @@ def _function_doc(ir: WorkflowIR) -> list[str]:
 
 
 def render_module(ir: WorkflowIR) -> str:
-    """Render one workflow module and check that it parses."""
+    """Render one workflow module (`syntax_gate` checks it before anything is written)."""
     kinds = sorted({_OUTPUT_CLASSES[o.kind] for o in ir.outputs})
     imports = ["Backend", "EventHandler", *kinds]
     if any(p.type == "media" for p in ir.params):
@@ -239,7 +243,7 @@ def render_module(ir: WorkflowIR) -> str:
             function_doc=_doc(_function_doc(ir), "    "),
         )
     )
-    return syntax_gate(text, ir.source)
+    return text
 
 
 def render_package_init(irs: list[WorkflowIR]) -> str:
@@ -260,12 +264,36 @@ def render_package_init(irs: list[WorkflowIR]) -> str:
             all_names=[_s(name) for name in all_names],
         )
     )
-    return syntax_gate(text, "__init__.py")
+    return text
 
 
-def syntax_gate(text: str, source: str) -> str:
+def _parse_error(text: str) -> str | None:
     try:
         cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        raise RenderError(f"generated code for {source} does not parse: {error}") from error
-    return text
+        return str(error)
+    return None
+
+
+# Parsing is most of a build's time; above this many files it is spread over the cores.
+_PARALLEL_FROM = 64
+
+
+def syntax_gate(files: dict[str, str]) -> None:
+    """Parse every rendered file with libcst; raise `RenderError` if any does not parse.
+
+    A failure here is a bug in comfygen (templates or literal builders), never in a
+    workflow: it stops the build before anything is written.
+    """
+    names = list(files)
+    texts = [files[name] for name in names]
+    workers = min(os.cpu_count() or 1, 8)
+    if len(texts) >= _PARALLEL_FROM and workers > 1:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            problems = list(pool.map(_parse_error, texts, chunksize=32))
+    else:
+        problems = [_parse_error(text) for text in texts]
+    failed = [f"{name}: {problem}" for name, problem in zip(names, problems) if problem]
+    if failed:
+        raise RenderError("generated code does not parse:\n" + "\n".join(failed))

@@ -36,9 +36,9 @@ def _report(diagnostics: Iterable[Diagnostic]) -> None:
         click.echo(str(diagnostic), err=True)
 
 
-def _compile(sources: tuple[Path, ...]) -> Build:
+def _compile(sources: tuple[Path, ...], *, verify: bool = True) -> Build:
     try:
-        result = build(list(sources))
+        result = build(list(sources), verify=verify)
     except BuildError as error:
         _report(error.diagnostics)
         errors = sum(d.severity == "error" for d in error.diagnostics)
@@ -97,7 +97,7 @@ def build_command(sources: tuple[Path, ...], out_dir: Path) -> None:
 @_OUT
 def check_command(sources: tuple[Path, ...], out_dir: Path) -> None:
     """Exit 1 with a unified diff if OUT is not what `build` would write (for CI)."""
-    result = _compile(sources)
+    result = _compile(sources, verify=False)
     build_plan = _write.plan(out_dir, list(result.files))
     if build_plan.write or build_plan.remove or build_plan.conflicts:
         click.echo(_write.diff(out_dir, build_plan), nl=False)

@@ -1,12 +1,25 @@
 """Exceptions raised by comfygen-runtime.
 
-ComfygenError
- ├── ContractMismatchError   generated code and runtime disagree on the spec contract
- ├── ParameterError          arguments that cannot be applied to the workflow
- └── BackendUnavailableError no backend configured or reachable
+    ComfygenError
+     ├── ContractMismatchError      generated code and runtime disagree on the spec contract
+     ├── ParameterError             a value that cannot be applied (unknown name, missing file)
+     ├── BackendUnavailableError    no backend configured, or the server cannot be reached
+     ├── PromptRejectedError        the server refused the workflow (HTTP 400)
+     │    ├── WorkflowValidationError   inputs failed validation; `.errors` name the parameters
+     │    └── MissingNodeError          a node class is not installed on the server
+     ├── ExecutionError             a node raised while the job ran (node, exception, traceback)
+     ├── JobInterruptedError        the job was interrupted or cancelled on the server
+     ├── JobLostError               the server no longer knows the job (restart, deleted)
+     └── WorkflowTimeoutError       the call's `timeout` passed (the job is cancelled too)
+
+Cancelling the task that awaits a run raises `asyncio.CancelledError` as usual, after the
+job has been cancelled on the server. No message ever contains an API key or cookie.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class ComfygenError(Exception):
@@ -21,5 +34,93 @@ class ParameterError(ComfygenError, ValueError):
     """A parameter value that cannot be applied to the workflow graph."""
 
 
-class BackendUnavailableError(ComfygenError):
-    """No backend could be reached or none was configured."""
+class BackendUnavailableError(ComfygenError, ConnectionError):
+    """No backend was configured, or the server could not be reached."""
+
+
+@dataclass(frozen=True)
+class InputError:
+    """One input the server rejected, with the parameters whose bindings set it."""
+
+    node_id: str
+    class_type: str
+    input: str | None
+    type: str
+    message: str
+    details: str
+    params: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        where = f"node {self.node_id} ({self.class_type})"
+        if self.input:
+            where += f" input {self.input!r}"
+        if self.params:
+            where = f"parameter {', '.join(self.params)} -> {where}"
+        detail = f": {self.details}" if self.details and self.details != self.input else ""
+        return f"{where}: {self.message}{detail}"
+
+
+class PromptRejectedError(ComfygenError):
+    """The server answered the submission with HTTP 400."""
+
+    def __init__(self, message: str, *, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.body = body or {}
+
+
+class WorkflowValidationError(PromptRejectedError):
+    """Inputs failed the server's validation; `errors` lists each, mapped to parameters."""
+
+    def __init__(self, errors: list[InputError], *, body: dict[str, Any]) -> None:
+        self.errors = errors
+        lines = "\n".join(f"  {error}" for error in errors)
+        super().__init__(f"the server rejected the workflow's inputs:\n{lines}", body=body)
+
+
+class MissingNodeError(PromptRejectedError):
+    """A node's class is not installed on the server (a missing custom node)."""
+
+    def __init__(self, message: str, *, node_id: str, class_type: str, body: dict[str, Any]):
+        super().__init__(message, body=body)
+        self.node_id = node_id
+        self.class_type = class_type
+
+
+@dataclass
+class ExecutionError(ComfygenError):
+    """A node raised an exception while the job ran."""
+
+    prompt_id: str
+    node_id: str
+    node_type: str
+    exception_type: str
+    exception_message: str
+    traceback: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"node {self.node_id} ({self.node_type}) failed with {self.exception_type}: "
+            f"{self.exception_message.strip()}"
+        )
+
+
+class JobInterruptedError(ComfygenError):
+    """The job was interrupted or cancelled on the server before it finished."""
+
+    def __init__(self, prompt_id: str, node_id: str | None = None) -> None:
+        at = f" at node {node_id}" if node_id else ""
+        super().__init__(f"job {prompt_id} was interrupted on the server{at}")
+        self.prompt_id = prompt_id
+        self.node_id = node_id
+
+
+class JobLostError(ComfygenError):
+    """The server does not know the job any more (restarted, or deleted from its queue)."""
+
+    def __init__(self, prompt_id: str, reason: str) -> None:
+        super().__init__(f"job {prompt_id} is gone from the server: {reason}")
+        self.prompt_id = prompt_id
+
+
+class WorkflowTimeoutError(ComfygenError, TimeoutError):
+    """The run did not finish within its `timeout`; the job was cancelled on the server."""
