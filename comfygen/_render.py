@@ -11,8 +11,8 @@ import multiprocessing
 import os
 import sys
 import textwrap
-from concurrent.futures import ProcessPoolExecutor
 import unicodedata
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -294,6 +294,8 @@ def syntax_gate(files: dict[str, str]) -> None:
             problems = list(pool.map(_parse_error, texts, chunksize=32))
     else:
         problems = [_parse_error(text) for text in texts]
-    failed = [f"{name}: {problem}" for name, problem in zip(names, problems) if problem]
+    failed = [
+        f"{name}: {problem}" for name, problem in zip(names, problems, strict=True) if problem
+    ]
     if failed:
         raise RenderError("generated code does not parse:\n" + "\n".join(failed))
