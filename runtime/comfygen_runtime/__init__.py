@@ -1,22 +1,32 @@
 """comfygen-runtime: runs comfygen-generated workflow functions.
 
-Generated modules import from here; applications normally only touch the backends, the
-output references and the errors.
+Generated modules import from here; applications normally touch only the backends
+(`ComfyUI`), the output references (`Image`, `Video`, `Audio`, `Text`, `File`), the
+events (`Event`, `watch`) and the errors.
 """
 
 from ._apply import apply_params
 from ._backend import Backend
+from ._comfyui import ComfyUI
 from ._errors import (
     BackendUnavailableError,
     ComfygenError,
     ContractMismatchError,
+    ExecutionError,
+    InputError,
+    JobInterruptedError,
+    JobLostError,
+    MissingNodeError,
     ParameterError,
+    PromptRejectedError,
+    WorkflowTimeoutError,
+    WorkflowValidationError,
 )
-from ._events import Event, EventHandler
+from ._events import Event, EventHandler, EventKind, watch
 from ._media import MediaInput
 from ._outputs import Audio, File, Image, Output, Text, Video
 from ._result import WorkflowResult
-from ._run import run_workflow
+from ._run import default_client, run_sync, run_workflow
 from ._spec import (
     CONTRACT_VERSION,
     InputRef,
@@ -32,24 +42,37 @@ __all__ = [
     "Audio",
     "Backend",
     "BackendUnavailableError",
+    "ComfyUI",
     "ComfygenError",
     "ContractMismatchError",
     "Event",
     "EventHandler",
+    "EventKind",
+    "ExecutionError",
     "File",
     "Image",
+    "InputError",
     "InputRef",
+    "JobInterruptedError",
+    "JobLostError",
     "MediaInput",
+    "MissingNodeError",
     "Output",
     "OutputKind",
     "OutputSpec",
     "ParamSpec",
     "ParameterError",
+    "PromptRejectedError",
     "Text",
     "Video",
     "WorkflowResult",
     "WorkflowSpec",
+    "WorkflowTimeoutError",
+    "WorkflowValidationError",
     "apply_params",
+    "default_client",
     "require_contract",
+    "run_sync",
     "run_workflow",
+    "watch",
 ]

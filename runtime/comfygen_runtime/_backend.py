@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ._events import EventHandler
 from ._result import WorkflowResult
 from ._spec import WorkflowSpec
+
+ResultT = TypeVar("ResultT", bound=WorkflowResult)
 
 
 @runtime_checkable
@@ -18,10 +20,10 @@ class Backend(Protocol):
         self,
         spec: WorkflowSpec,
         values: Mapping[str, Any],
-        result_type: type[WorkflowResult],
+        result_type: type[ResultT],
         *,
         on_event: EventHandler | None = None,
         timeout: float | None = None,
-    ) -> WorkflowResult:
+    ) -> ResultT:
         """Run `spec` with parameter `values` and return an instance of `result_type`."""
         ...

@@ -1,10 +1,79 @@
-"""Values accepted by media parameters (`$~image`)."""
+"""Values accepted by media parameters (`$~image`) and turning them into uploads."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TypeAlias
+from urllib.parse import urlsplit
+
+from ._errors import ParameterError
 
 MediaInput: TypeAlias = Path | bytes | str
 """A `Path` or existing file path, raw `bytes`, an http(s) URL, or a file name already on
 the server; the runtime uploads what needs uploading and writes the server's name."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Bytes to upload under a name derived from their content."""
+
+    name: str
+    data: bytes
+    content_type: str
+
+
+_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"GIF8", ".gif"),
+    (b"RIFF", ".wav"),  # refined below for WEBP
+    (b"ID3", ".mp3"),
+    (b"fLaC", ".flac"),
+    (b"OggS", ".ogg"),
+    (b"\x1aE\xdf\xa3", ".webm"),
+]
+
+
+def _sniff_suffix(data: bytes) -> str:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    if data[4:8] == b"ftyp":
+        return ".mp4"
+    for magic, suffix in _MAGIC:
+        if data.startswith(magic):
+            return suffix
+    return ".bin"
+
+
+def upload_for(data: bytes, suffix: str | None) -> Upload:
+    """Name uploads by content, so the same bytes always get the same server name."""
+    chosen = (suffix or "").lower() or _sniff_suffix(data)
+    if len(chosen) > 12 or not chosen[1:].isalnum():
+        chosen = _sniff_suffix(data)
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    content_type = mimetypes.types_map.get(chosen, "application/octet-stream")
+    return Upload(f"comfygen-{digest}{chosen}", data, content_type)
+
+
+def is_url(value: str) -> bool:
+    return urlsplit(value).scheme in ("http", "https")
+
+
+def url_suffix(url: str) -> str:
+    return PurePosixPath(urlsplit(url).path).suffix
+
+
+async def read_local(value: Path | str, param: str) -> Upload:
+    """Read a local file for upload; a missing file is a clear error before any submit."""
+    path = Path(value)
+    if not path.is_file():
+        raise ParameterError(
+            f"media parameter {param!r}: {str(path)!r} is not a file "
+            "(pass an existing path, bytes, an http(s) URL, or a file name on the server)"
+        )
+    data = await asyncio.to_thread(path.read_bytes)
+    return upload_for(data, path.suffix)

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from ._backend import Backend
-from ._errors import BackendUnavailableError
+from ._comfyui import ComfyUI
 from ._events import EventHandler
 from ._result import WorkflowResult
 from ._spec import WorkflowSpec
 
 ResultT = TypeVar("ResultT", bound=WorkflowResult)
+T = TypeVar("T")
+
+_default_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ComfyUI] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def default_client() -> ComfyUI:
+    """The ComfyUI client configured from the environment, one per event loop."""
+    loop = asyncio.get_running_loop()
+    client = _default_clients.get(loop)
+    if client is None:
+        client = _default_clients[loop] = ComfyUI()
+    return client
 
 
 async def run_workflow(
@@ -25,16 +42,29 @@ async def run_workflow(
     timeout: float | None = None,
 ) -> ResultT:
     """Run `spec` with validated `params` on `client` and return a `result_type`."""
-    if client is None:
-        raise BackendUnavailableError(
-            "no backend was given: pass client=... (this version of comfygen-runtime "
-            "has no built-in backend yet)"
-        )
+    backend: Backend = client if client is not None else default_client()
     values: dict[str, Any] = {name: getattr(params, name) for name in type(params).model_fields}
-    result = await client.run(spec, values, result_type, on_event=on_event, timeout=timeout)
+    result = await backend.run(spec, values, result_type, on_event=on_event, timeout=timeout)
     if not isinstance(result, result_type):
         raise TypeError(
-            f"backend {type(client).__name__} returned {type(result).__name__}, "
+            f"backend {type(backend).__name__} returned {type(result).__name__}, "
             f"expected {result_type.__name__}"
         )
     return result
+
+
+def run_sync(run: Coroutine[Any, Any, T]) -> T:
+    """Run a generated function from synchronous code: `run_sync(generate_cover(...))`.
+
+    Starts an event loop for the call and closes the default client afterwards.
+    """
+
+    async def main() -> T:
+        try:
+            return await run
+        finally:
+            client = _default_clients.pop(asyncio.get_running_loop(), None)
+            if client is not None:
+                await client.close()
+
+    return asyncio.run(main())

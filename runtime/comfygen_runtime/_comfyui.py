@@ -1,0 +1,731 @@
+"""The ComfyUI backend: HTTP through httpx and ONE websocket per client.
+
+Every job of a client shares the socket (`/ws?clientId=...`); messages are routed to jobs
+by `prompt_id`. The rules below come from recordings of a real ComfyUI server:
+
+- Every POST /prompt carries this client's `client_id` (without it the server sends no
+  execution events) and a client-chosen lowercase UUID `prompt_id`, never `number` (a
+  repeated id with a repeated number can kill the server's worker thread).
+- A job is done when `executing` arrives with `node: null` for its prompt_id: the server
+  sends it after it has written the history (`execution_success` comes before). Then
+  `/history/{id}` is the source of truth for outputs and errors.
+- If the socket is unavailable or drops, jobs poll `/history/{id}` with capped backoff, and
+  check on reconnect; a job the server no longer knows (restart, deleted from the queue
+  by another client) raises `JobLostError` instead of waiting forever.
+- A submission that fails mid-way (connection reset, 5xx) is never blindly repeated: the
+  server is asked whether it knows the prompt_id first, so no job runs twice.
+- Cancelling cancels only our job: `/api/jobs/{id}/cancel`, or on older servers a queue
+  delete plus an interrupt targeted at the prompt_id. Never a global interrupt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from ._apply import apply_params
+from ._config import ComfyUIConfig
+from ._errors import (
+    BackendUnavailableError,
+    ComfygenError,
+    ExecutionError,
+    InputError,
+    JobInterruptedError,
+    JobLostError,
+    MissingNodeError,
+    ParameterError,
+    PromptRejectedError,
+    WorkflowTimeoutError,
+    WorkflowValidationError,
+)
+from ._events import Event, EventHandler, emit, has_listeners
+from ._media import Upload, is_url, read_local, upload_for, url_suffix
+from ._outputs import File, map_outputs
+from ._result import WorkflowResult
+from ._spec import WorkflowSpec
+
+logger = logging.getLogger("comfygen_runtime")
+
+ResultT = TypeVar("ResultT", bound=WorkflowResult)
+
+_PREVIEW_IMAGE = 1
+_TEXT = 3
+_PREVIEW_IMAGE_WITH_METADATA = 4
+_IMAGE_FORMATS = {1: "jpeg", 2: "png"}
+
+
+@dataclass
+class _Job:
+    """A job this client follows; the socket reader feeds its inbox."""
+
+    prompt_id: str
+    inbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    submitted_at: float | None = None
+
+
+class ComfyUI:
+    """A ComfyUI server. Use one per server and share it: all its jobs share one socket.
+
+    Configuration: arguments, then `COMFYUI_BASE_URL`, `COMFYUI_API_KEY`,
+    `COMFYUI_COOKIES`, then `http://127.0.0.1:8188`. `api_prefix=True` sends requests to
+    the server's `/api/...` aliases (for proxies that expose only those).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        cookies: str | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        api_prefix: bool = False,
+        request_timeout: float = 30.0,
+        unavailable_after: float = 60.0,
+        max_poll_interval: float = 1.0,
+        liveness_interval: float = 10.0,
+    ) -> None:
+        self._config = ComfyUIConfig.resolve(base_url, api_key, cookies, headers)
+        self._prefix = "/api" if api_prefix else ""
+        self._request_timeout = request_timeout
+        self._unavailable_after = unavailable_after
+        self._max_poll_interval = max_poll_interval
+        self._liveness_interval = liveness_interval
+        self.client_id = uuid.uuid4().hex
+        self.sockets_opened = 0
+        self._http: httpx.AsyncClient | None = None
+        self._jobs: dict[str, _Job] = {}
+        self._socket: ClientConnection | None = None
+        self._socket_task: asyncio.Task[None] | None = None
+        self._socket_ready: asyncio.Event | None = None
+        self._socket_failed_at: float | None = None
+        self._executing: str | None = None  # prompt_id the server is executing now
+        self._uploads: dict[str, asyncio.Future[None]] = {}
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._reconcile_again = False
+        self._has_jobs_api: bool | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"ComfyUI({self._config.display_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._config.base_url
+
+    async def __aenter__(self) -> ComfyUI:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the socket and the HTTP connections; running jobs are not cancelled."""
+        self._closed = True
+        for task in (self._socket_task, self._reconcile_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._socket is not None:
+            await self._socket.close()
+        if self._http is not None:
+            await self._http.aclose()
+        self._socket_task = self._reconcile_task = None
+        self._socket = self._http = None
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise BackendUnavailableError(f"{self!r} is closed")
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self._config.base_url,
+                headers=self._config.request_headers(),
+                timeout=self._request_timeout,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            )
+        return self._http
+
+    def _path(self, path: str) -> str:
+        return path if path.startswith("/api/jobs") else self._prefix + path
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP request, retried while the server is unreachable (connect errors, 5xx).
+
+        Only for requests that are safe to repeat; POST /prompt has its own logic.
+        """
+        deadline = time.monotonic() + self._unavailable_after
+        delay = 0.05
+        while True:
+            try:
+                response = await self._client().request(method, self._path(path), **kwargs)
+                if response.status_code < 500:
+                    return response
+                problem = f"HTTP {response.status_code}"
+            except httpx.TransportError as error:
+                problem = type(error).__name__
+            if time.monotonic() >= deadline:
+                raise BackendUnavailableError(
+                    f"ComfyUI at {self._config.display_url} is unavailable "
+                    f"({method} {path}: {problem})"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_poll_interval)
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._request(method, path, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def view_url(self, record: Mapping[str, Any]) -> str:
+        """The absolute `/view` URL of an output file, with its query correctly encoded."""
+        query = urlencode(
+            {
+                "filename": str(record.get("filename", "")),
+                "subfolder": str(record.get("subfolder", "")),
+                "type": str(record.get("type", "output")),
+            },
+            quote_via=quote,
+        )
+        return f"{self._config.base_url}{self._prefix}/view?{query}"
+
+    async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
+        """Stream an output file's bytes from `/view`."""
+        params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
+        async with self._client().stream("GET", self._path("/view"), params=params) as reply:
+            if reply.status_code != 200:
+                raise ComfygenError(
+                    f"cannot download {ref.filename!r} from {self._config.display_url}: "
+                    f"HTTP {reply.status_code}"
+                )
+            async for chunk in reply.aiter_bytes():
+                yield chunk
+
+    # -- uploads -----------------------------------------------------------------------
+
+    async def upload(self, upload: Upload) -> str:
+        """Upload content-named bytes unless the server already has them; return the name."""
+        pending = self._uploads.get(upload.name)
+        if pending is None:
+            pending = self._uploads[upload.name] = asyncio.ensure_future(self._upload(upload))
+        try:
+            await asyncio.shield(pending)
+        except BaseException:
+            if pending.done() and pending.exception() is not None:
+                self._uploads.pop(upload.name, None)
+            raise
+        return upload.name
+
+    async def _upload(self, upload: Upload) -> None:
+        params = {"filename": upload.name, "type": "input", "subfolder": ""}
+        known = await self._request("HEAD", "/view", params=params)
+        if known.status_code == 200:
+            return
+        reply = await self._request(
+            "POST",
+            "/upload/image",
+            files={"image": (upload.name, upload.data, upload.content_type)},
+            data={"overwrite": "true"},
+        )
+        if reply.status_code != 200:
+            raise ComfygenError(f"upload of {upload.name!r} failed: HTTP {reply.status_code}")
+        name = reply.json().get("name")
+        if name != upload.name:
+            raise ComfygenError(f"the server stored upload {upload.name!r} as {name!r}")
+
+    async def _resolve_media(self, spec: WorkflowSpec, values: dict[str, Any]) -> None:
+        """Replace media values with server file names, uploading what needs it.
+
+        Local files are checked first, so a missing path fails before any upload or submit.
+        """
+        pending: dict[str, Any] = {}
+        for param in spec.params:
+            value = values.get(param.name)
+            if not param.media or value is None:
+                continue
+            if isinstance(value, bytes):
+                pending[param.name] = upload_for(value, None)
+            elif isinstance(value, str) and is_url(value):
+                pending[param.name] = value
+            elif isinstance(value, str) and not os.path.isfile(value):
+                continue  # not a local file: a file name already on the server
+            else:
+                pending[param.name] = await read_local(value, param.name)
+        for name, source in pending.items():
+            if isinstance(source, str):
+                source = await self._download(source, name)
+            values[name] = await self.upload(source)
+
+    async def _download(self, url: str, param: str) -> Upload:
+        try:
+            async with httpx.AsyncClient(timeout=self._request_timeout) as fetcher:
+                reply = await fetcher.get(url, follow_redirects=True)
+        except httpx.HTTPError as error:
+            raise ParameterError(
+                f"media parameter {param!r}: cannot download {_safe_url(url)}: "
+                f"{type(error).__name__}"
+            ) from None
+        if reply.status_code != 200:
+            raise ParameterError(
+                f"media parameter {param!r}: downloading {_safe_url(url)} gave "
+                f"HTTP {reply.status_code}"
+            )
+        return upload_for(reply.content, url_suffix(url))
+
+    # -- the socket --------------------------------------------------------------------
+
+    def _socket_url(self) -> str:
+        parts = urlsplit(self._config.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        path = f"{parts.path}{self._prefix}/ws"
+        return urlunsplit((scheme, parts.netloc, path, f"clientId={self.client_id}", ""))
+
+    async def _ensure_socket(self) -> bool:
+        """Start the shared socket if needed; wait briefly for it. False: poll instead."""
+        if self._socket_task is None or self._socket_task.done():
+            self._socket_ready = asyncio.Event()
+            self._socket_task = asyncio.ensure_future(self._socket_loop())
+        assert self._socket_ready is not None
+        if self._socket_ready.is_set():
+            return True
+        if self._socket_failed_at is not None:
+            return False
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._socket_ready.wait(), timeout=5.0)
+        return self._socket_ready.is_set()
+
+    async def _socket_loop(self) -> None:
+        """Keep one socket open for as long as jobs need it; reconnect with backoff."""
+        delay = 0.05
+        while not self._closed:
+            try:
+                async with connect(
+                    self._socket_url(),
+                    additional_headers=self._config.request_headers(),
+                    max_size=None,
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=20,
+                ) as socket:
+                    self.sockets_opened += 1
+                    self._socket = socket
+                    self._socket_failed_at = None
+                    delay = 0.05
+                    await socket.send(
+                        json.dumps(
+                            {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+                        )
+                    )
+                    assert self._socket_ready is not None
+                    self._socket_ready.set()
+                    if self.sockets_opened > 1:
+                        self._broadcast({"type": "_reconnected"})
+                    async for message in socket:
+                        self._route(message)
+            except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                logger.debug("ComfyUI socket: %s", type(error).__name__)
+            finally:
+                self._socket = None
+                if self._socket_ready is not None:
+                    self._socket_ready.clear()
+            if self._socket_failed_at is None:
+                self._socket_failed_at = time.monotonic()
+            self._broadcast({"type": "_disconnected"})
+            if not self._jobs:
+                return  # reopened lazily by the next job
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _broadcast(self, message: dict[str, Any]) -> None:
+        for job in self._jobs.values():
+            job.inbox.put_nowait(message)
+
+    def _route(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self._route_binary(message)
+            return
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            return
+        kind = parsed.get("type")
+        data = parsed.get("data") or {}
+        prompt_id = data.get("prompt_id")
+        if kind == "execution_start" or (kind == "executing" and data.get("node") is not None):
+            self._executing = prompt_id  # binary frames carry no prompt_id: they are its
+        elif kind == "executing":
+            self._executing = None
+        if kind == "status":
+            self._schedule_reconcile()
+        job = self._jobs.get(prompt_id) if isinstance(prompt_id, str) else None
+        if job is not None:
+            job.inbox.put_nowait(parsed)
+
+    def _route_binary(self, frame: bytes) -> None:
+        if len(frame) < 8:
+            return
+        (event_type,) = struct.unpack(">I", frame[:4])
+        message: dict[str, Any] | None = None
+        prompt_id = self._executing
+        if event_type == _PREVIEW_IMAGE:
+            (image_type,) = struct.unpack(">I", frame[4:8])
+            message = {
+                "type": "_preview",
+                "image": frame[8:],
+                "format": _IMAGE_FORMATS.get(image_type, "unknown"),
+            }
+        elif event_type == _PREVIEW_IMAGE_WITH_METADATA:
+            (length,) = struct.unpack(">I", frame[4:8])
+            try:
+                metadata = json.loads(frame[8 : 8 + length])
+            except ValueError:
+                return
+            prompt_id = metadata.get("prompt_id") or prompt_id
+            image_type = str(metadata.get("image_type", ""))
+            message = {
+                "type": "_preview",
+                "image": frame[8 + length :],
+                "format": image_type.removeprefix("image/") or "unknown",
+                "node": metadata.get("node_id"),
+            }
+        elif event_type == _TEXT:
+            (length,) = struct.unpack(">I", frame[4:8])
+            node = frame[8 : 8 + length].decode("utf-8", "replace")
+            text = frame[8 + length :].decode("utf-8", "replace")
+            message = {"type": "_text", "node": node, "text": text}
+        job = self._jobs.get(prompt_id) if prompt_id else None
+        if job is not None and message is not None:
+            job.inbox.put_nowait(message)
+
+    # -- reconciling jobs the socket says nothing about ------------------------------
+
+    def _schedule_reconcile(self) -> None:
+        """A `status` broadcast may mean a job of ours was deleted; check, at most 1/s."""
+        if not any(job.submitted_at is not None for job in self._jobs.values()):
+            return
+        if self._reconcile_task is not None and not self._reconcile_task.done():
+            self._reconcile_again = True
+            return
+        self._reconcile_task = asyncio.ensure_future(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        while True:
+            self._reconcile_again = False
+            started = time.monotonic()
+            with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
+                live = await self._live_ids()
+                for job in list(self._jobs.values()):
+                    if (
+                        job.submitted_at is not None
+                        and job.submitted_at < started
+                        and job.prompt_id not in live
+                    ):
+                        job.inbox.put_nowait({"type": "_check"})
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+            if not self._reconcile_again:
+                return
+
+    async def _live_ids(self) -> set[str]:
+        """Ids of every pending or running job on the server."""
+        if self._has_jobs_api is not False:
+            reply = await self._request(
+                "GET", "/api/jobs", params={"status": "pending,in_progress"}
+            )
+            if reply.status_code == 200:
+                self._has_jobs_api = True
+                return {str(job["id"]) for job in reply.json().get("jobs", [])}
+            self._has_jobs_api = False
+        queue = await self._json("GET", "/queue")
+        items = [*queue.get("queue_running", []), *queue.get("queue_pending", [])]
+        return {str(item[1]) for item in items if len(item) > 1}
+
+    async def _history(self, prompt_id: str) -> dict[str, Any] | None:
+        record = await self._json("GET", f"/history/{prompt_id}")
+        entry = record.get(prompt_id) if isinstance(record, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    async def _knows(self, prompt_id: str) -> bool:
+        """Whether the server has the job: pending, running, or in its history."""
+        return prompt_id in await self._live_ids() or await self._history(prompt_id) is not None
+
+    # -- running ---------------------------------------------------------------------
+
+    async def run(
+        self,
+        spec: WorkflowSpec,
+        values: Mapping[str, Any],
+        result_type: type[ResultT],
+        *,
+        on_event: EventHandler | None = None,
+        timeout: float | None = None,
+    ) -> ResultT:
+        """Upload media, submit, follow to completion and return the typed result."""
+        prompt_id = str(uuid.uuid4())
+        try:
+            return await asyncio.wait_for(
+                self._run(prompt_id, spec, dict(values), result_type, on_event), timeout
+            )
+        except asyncio.TimeoutError:
+            raise WorkflowTimeoutError(
+                f"workflow {spec.name!r} did not finish within {timeout} s "
+                f"(job {prompt_id}); it was cancelled on the server"
+            ) from None
+
+    async def _run(
+        self,
+        prompt_id: str,
+        spec: WorkflowSpec,
+        values: dict[str, Any],
+        result_type: type[ResultT],
+        on_event: EventHandler | None,
+    ) -> ResultT:
+        await self._resolve_media(spec, values)
+        graph = apply_params(spec, values)
+        job = _Job(prompt_id)
+        self._jobs[prompt_id] = job
+        submitting = settled = False
+        try:
+            await self._ensure_socket()
+            submitting = True
+            number = await self._submit(spec, job, graph)
+            position = await self._position(number, on_event)
+            await emit(Event("queued", prompt_id, position=position), on_event)
+            try:
+                record = await self._follow(job, on_event)
+            except JobLostError:
+                settled = True
+                raise
+            settled = True
+            return self._result(spec, result_type, prompt_id, record)
+        except BaseException:
+            # Cancelled, timed out, or a callback raised: the job must not run on unseen.
+            if submitting and not settled:
+                await asyncio.shield(self.cancel(prompt_id))
+            raise
+        finally:
+            del self._jobs[prompt_id]
+
+    async def _position(self, number: float | None, on_event: EventHandler | None) -> int | None:
+        """Jobs ahead of ours; asked only when someone listens to events."""
+        if number is None or (on_event is None and not has_listeners()):
+            return None
+        with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError, KeyError):
+            queue = await self._json("GET", "/queue")
+            return sum(1 for item in queue.get("queue_pending", []) if item[0] < number) + len(
+                queue.get("queue_running", [])
+            )
+        return None
+
+    async def _submit(self, spec: WorkflowSpec, job: _Job, graph: dict[str, Any]) -> float | None:
+        """POST /prompt exactly once in effect: after an unclear failure, ask before retrying."""
+        body = {"prompt": graph, "client_id": self.client_id, "prompt_id": job.prompt_id}
+        deadline = time.monotonic() + self._unavailable_after
+        delay = 0.05
+        while True:
+            problem: str
+            try:
+                reply = await self._client().post(self._path("/prompt"), json=body)
+            except httpx.ConnectError:
+                problem = "connection refused"  # nothing reached the server: safe to retry
+            except httpx.TransportError as error:
+                problem = type(error).__name__
+                if await self._knows(job.prompt_id):
+                    job.submitted_at = time.monotonic()
+                    return None
+            else:
+                if reply.status_code == 200:
+                    job.submitted_at = time.monotonic()
+                    number = reply.json().get("number")
+                    return float(number) if isinstance(number, (int, float)) else None
+                if reply.status_code < 500:
+                    raise _rejection(spec, reply)
+                problem = f"HTTP {reply.status_code}"
+                if await self._knows(job.prompt_id):
+                    job.submitted_at = time.monotonic()
+                    return None
+            if time.monotonic() >= deadline:
+                raise BackendUnavailableError(
+                    f"ComfyUI at {self._config.display_url} did not accept the job ({problem})"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_poll_interval)
+
+    async def _follow(self, job: _Job, on_event: EventHandler | None) -> dict[str, Any]:
+        """Deliver the job's events until it is done; return its history record."""
+        poll_delay = 0.05
+        last_check = time.monotonic()
+        while True:
+            connected = self._socket_ready is not None and self._socket_ready.is_set()
+            wait = self._liveness_interval if connected else poll_delay
+            try:
+                message = await asyncio.wait_for(job.inbox.get(), timeout=wait)
+            except asyncio.TimeoutError:
+                message = {"type": "_check" if connected else "_poll"}
+            kind = message.get("type")
+            data = message.get("data") or {}
+            if kind == "executing" and data.get("node") is None:
+                record = await self._history(job.prompt_id)
+                if record is None:
+                    raise JobLostError(job.prompt_id, "it finished but has no history record")
+                await emit(Event("finished", job.prompt_id), on_event)
+                return record
+            if kind in ("_poll", "_check", "_reconnected", "_disconnected"):
+                if kind == "_poll":
+                    poll_delay = min(poll_delay * 2, self._max_poll_interval)
+                record = await self._history(job.prompt_id)
+                if record is not None and _finished(record):
+                    await emit(Event("finished", job.prompt_id), on_event)
+                    return record
+                due = kind != "_poll" or time.monotonic() - last_check >= self._liveness_interval
+                if due and kind != "_disconnected":
+                    last_check = time.monotonic()
+                    if not await self._knows(job.prompt_id):
+                        raise JobLostError(
+                            job.prompt_id,
+                            "it is neither queued, running nor in the history (the server "
+                            "restarted, or another client deleted it)",
+                        )
+                continue
+            event = _event(job.prompt_id, kind, data, message)
+            if event is not None:
+                await emit(event, on_event)
+
+    def _result(
+        self,
+        spec: WorkflowSpec,
+        result_type: type[ResultT],
+        prompt_id: str,
+        record: dict[str, Any],
+    ) -> ResultT:
+        status = record.get("status") or {}
+        for name, data in status.get("messages") or []:
+            if name == "execution_error":
+                raise ExecutionError(
+                    prompt_id=prompt_id,
+                    node_id=str(data.get("node_id")),
+                    node_type=str(data.get("node_type")),
+                    exception_type=str(data.get("exception_type")),
+                    exception_message=str(data.get("exception_message")),
+                    traceback=list(data.get("traceback") or []),
+                )
+            if name == "execution_interrupted":
+                raise JobInterruptedError(prompt_id, data.get("node_id"))
+        outputs = record.get("outputs") or {}
+        fields = map_outputs(spec, outputs, self._make_file)
+        return result_type.model_validate({"prompt_id": prompt_id, "outputs": outputs, **fields})
+
+    def _make_file(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
+        ref = cls(
+            node_id=node_id,
+            filename=str(record.get("filename", "")),
+            subfolder=str(record.get("subfolder", "")),
+            type=str(record.get("type", "output")),
+            url=self.view_url(record),
+        )
+        ref._source = self
+        return ref
+
+    async def cancel(self, prompt_id: str) -> None:
+        """Cancel one job, pending or running. Other clients' jobs are never touched."""
+        with contextlib.suppress(ComfygenError, httpx.HTTPError):
+            if self._has_jobs_api is not False:
+                reply = await self._request("POST", f"/api/jobs/{prompt_id}/cancel")
+                if reply.status_code == 200:
+                    return
+            await self._request("POST", "/queue", json={"delete": [prompt_id]})
+            await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+
+def _finished(record: dict[str, Any]) -> bool:
+    status = record.get("status") or {}
+    return bool(status.get("completed")) or status.get("status_str") in ("success", "error")
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _event(prompt_id: str, kind: Any, data: dict[str, Any], raw: dict[str, Any]) -> Event | None:
+    if kind == "execution_start":
+        return Event("started", prompt_id)
+    if kind == "execution_cached":
+        return Event("cached", prompt_id, nodes=tuple(str(n) for n in data.get("nodes", [])))
+    if kind == "executing":
+        return Event("executing", prompt_id, node=data.get("node"))
+    if kind == "progress":
+        return Event(
+            "progress", prompt_id, node=data.get("node"), value=data.get("value"),
+            max=data.get("max"),
+        )  # fmt: skip
+    if kind == "executed":
+        return Event("output", prompt_id, node=data.get("node"), output=data.get("output"))
+    if kind == "_preview":
+        return Event(
+            "preview", prompt_id, node=raw.get("node"), image=raw["image"],
+            image_format=raw["format"],
+        )  # fmt: skip
+    if kind == "_text":
+        return Event("text", prompt_id, node=raw["node"], text=raw["text"])
+    return None
+
+
+def _rejection(spec: WorkflowSpec, reply: httpx.Response) -> PromptRejectedError:
+    """Turn a 400 answer into the right error, naming the parameters involved."""
+    try:
+        body = reply.json()
+    except ValueError:
+        return PromptRejectedError(f"the server rejected the workflow: HTTP {reply.status_code}")
+    error = body.get("error") or {}
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    if error.get("type") == "missing_node_type":
+        info = error.get("extra_info") or {}
+        return MissingNodeError(
+            f"{error.get('message', 'a node class is missing')} (node {info.get('node_id')}, "
+            f"class {info.get('class_type')!r}): install the custom node on the server",
+            node_id=str(info.get("node_id")),
+            class_type=str(info.get("class_type")),
+            body=body,
+        )
+    node_errors = body.get("node_errors") or {}
+    if node_errors:
+        bound: dict[tuple[str, str], list[str]] = {}
+        for param in spec.params:
+            for target in param.targets:
+                bound.setdefault((target.node_id, target.input), []).append(param.name)
+        errors = []
+        for node_id, entry in node_errors.items():
+            for item in entry.get("errors", []):
+                input_name = (item.get("extra_info") or {}).get("input_name")
+                errors.append(
+                    InputError(
+                        node_id=str(node_id),
+                        class_type=str(entry.get("class_type", "")),
+                        input=input_name,
+                        type=str(item.get("type", "")),
+                        message=str(item.get("message", "")),
+                        details=str(item.get("details", "")),
+                        params=tuple(bound.get((str(node_id), str(input_name)), ())),
+                    )
+                )
+        return WorkflowValidationError(errors, body=body)
+    message = error.get("message") or "the server rejected the workflow"
+    details = f": {error['details']}" if error.get("details") else ""
+    return PromptRejectedError(f"{message}{details} ({error.get('type', 'unknown')})", body=body)

@@ -1,0 +1,110 @@
+"""Backend configuration: constructor arguments, then environment variables, then defaults.
+
+Secrets (API keys, cookies, credentials in URLs) are kept in `Secret` values whose repr
+and str are masked, so they cannot leak through logs, reprs or exception messages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
+
+
+class Secret:
+    """A secret string that never shows itself in repr() or str()."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def parse_cookies(cookies: str | Mapping[str, str] | None) -> dict[str, str]:
+    """`"a=1; b=2"` or a mapping -> a dict of cookie names and values."""
+    if cookies is None:
+        return {}
+    if isinstance(cookies, str):
+        parsed: dict[str, str] = {}
+        for part in cookies.split(";"):
+            name, sep, value = part.strip().partition("=")
+            if name and sep:
+                parsed[name.strip()] = value.strip()
+        return parsed
+    return dict(cookies)
+
+
+def redact_url(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class ComfyUIConfig:
+    """Where and how to reach a ComfyUI server."""
+
+    base_url: str
+    api_key: Secret | None = None
+    cookies: Mapping[str, Secret] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(
+        cls,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        cookies: str | Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ComfyUIConfig:
+        environ = os.environ if env is None else env
+        url = base_url or environ.get("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"ComfyUI base URL must be http(s)://host[:port][/prefix], got {redact_url(url)!r}"
+            )
+        key = api_key if api_key is not None else environ.get("COMFYUI_API_KEY")
+        cookie_source = cookies if cookies is not None else environ.get("COMFYUI_COOKIES")
+        return cls(
+            base_url=url.rstrip("/"),
+            api_key=Secret(key) if key else None,
+            cookies={k: Secret(v) for k, v in parse_cookies(cookie_source).items()},
+            headers=dict(headers or {}),
+        )
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers for every HTTP request and the websocket handshake."""
+        headers = dict(self.headers)
+        if self.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.api_key.reveal()}"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v.reveal()}" for k, v in self.cookies.items())
+        return headers
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.base_url)
