@@ -111,6 +111,7 @@ class ComfyUI:
         self._socket: ClientConnection | None = None
         self._socket_task: asyncio.Task[None] | None = None
         self._socket_ready: asyncio.Event | None = None
+        self._socket_tried: asyncio.Event | None = None  # set after the first attempt
         self._socket_failed_at: float | None = None
         self._executing: str | None = None  # prompt_id the server is executing now
         self._uploads: dict[str, asyncio.Future[None]] = {}
@@ -299,14 +300,12 @@ class ComfyUI:
         """Start the shared socket if needed; wait briefly for it. False: poll instead."""
         if self._socket_task is None or self._socket_task.done():
             self._socket_ready = asyncio.Event()
+            self._socket_tried = asyncio.Event()
             self._socket_task = asyncio.ensure_future(self._socket_loop())
-        assert self._socket_ready is not None
-        if self._socket_ready.is_set():
-            return True
-        if self._socket_failed_at is not None:
-            return False
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._socket_ready.wait(), timeout=5.0)
+        assert self._socket_ready is not None and self._socket_tried is not None
+        if not self._socket_ready.is_set() and self._socket_failed_at is None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._socket_tried.wait(), timeout=10.0)
         return self._socket_ready.is_set()
 
     async def _socket_loop(self) -> None:
@@ -331,8 +330,9 @@ class ComfyUI:
                             {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
                         )
                     )
-                    assert self._socket_ready is not None
+                    assert self._socket_ready is not None and self._socket_tried is not None
                     self._socket_ready.set()
+                    self._socket_tried.set()
                     if self.sockets_opened > 1:
                         self._broadcast({"type": "_reconnected"})
                     async for message in socket:
@@ -345,6 +345,8 @@ class ComfyUI:
                     self._socket_ready.clear()
             if self._socket_failed_at is None:
                 self._socket_failed_at = time.monotonic()
+            if self._socket_tried is not None:
+                self._socket_tried.set()
             self._broadcast({"type": "_disconnected"})
             if not self._jobs:
                 return  # reopened lazily by the next job
