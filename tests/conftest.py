@@ -26,3 +26,75 @@ def write_workflow(tmp_path: Path) -> WriteWorkflow:
 
 def node(class_type: str, title: str = "", **inputs: Any) -> dict[str, Any]:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The generated example package `gen` lives in examples/; tests import it as apps do.
+    import sys
+
+    sys.path.insert(0, str(ROOT / "examples"))
+
+
+@pytest.fixture
+async def fake_comfyui() -> Any:
+    """A protocol-faithful fake ComfyUI on 127.0.0.1 (fault injection available)."""
+    from tests.fakes import FakeComfyUI
+
+    server = FakeComfyUI()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def comfyui_url(request: pytest.FixtureRequest) -> Any:
+    """`COMFYUI_URL` when set (a live server), else a fresh fake server."""
+    import os
+
+    live = os.environ.get("COMFYUI_URL")
+    if live:
+        yield live.rstrip("/")
+        return
+    server = request.getfixturevalue("fake_comfyui")
+    yield server.base_url
+
+
+@pytest.fixture
+async def comfyui(comfyui_url: str) -> Any:
+    from comfygen_runtime import ComfyUI
+
+    async with ComfyUI(comfyui_url) as client:
+        yield client
+
+
+@pytest.fixture
+def make_module(tmp_path: Path) -> Callable[[dict[str, Any], str], Any]:
+    """Compile a workflow dict with comfygen and import the generated module."""
+    import importlib
+    import sys
+
+    from comfygen import build
+
+    counter = iter(range(10**6))
+
+    def make(graph: dict[str, Any], name: str = "wf") -> Any:
+        package = f"genmod_{tmp_path.name}_{next(counter)}".replace("-", "_")
+        source = tmp_path / package / "src"
+        source.mkdir(parents=True)
+        (source / f"{name}.json").write_text(json.dumps(graph), encoding="utf-8")
+        out = tmp_path / package / package
+        out.mkdir()
+        for file in build([source]).files:
+            (out / file.path).write_text(file.text, encoding="utf-8")
+        sys.path.insert(0, str(tmp_path / package))
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        finally:
+            sys.path.remove(str(tmp_path / package))
+
+    return make

@@ -219,8 +219,14 @@ class ComfyUI:
 
     # -- uploads -----------------------------------------------------------------------
 
-    async def upload(self, upload: Upload) -> str:
-        """Upload content-named bytes unless the server already has them; return the name."""
+    async def upload(self, data: bytes, *, suffix: str | None = None) -> str:
+        """Upload bytes as an input file and return the server's file name for it.
+
+        The name is derived from the content, so the same bytes are uploaded only once.
+        """
+        return await self._upload_once(upload_for(data, suffix))
+
+    async def _upload_once(self, upload: Upload) -> str:
         pending = self._uploads.get(upload.name)
         if pending is None:
             pending = self._uploads[upload.name] = asyncio.ensure_future(self._upload(upload))
@@ -270,7 +276,7 @@ class ComfyUI:
         for name, source in pending.items():
             if isinstance(source, str):
                 source = await self._download(source, name)
-            values[name] = await self.upload(source)
+            values[name] = await self._upload_once(source)
 
     async def _download(self, url: str, param: str) -> Upload:
         try:

@@ -1,0 +1,232 @@
+"""Faults injected into the fake ComfyUI: nothing is lost, nothing runs twice, nothing hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import comfygen_runtime as rt
+import httpx
+import pytest
+from gen import invert_color_image, text_preview
+
+from tests.fakes import FakeComfyUI
+
+
+@pytest.fixture
+async def client(fake_comfyui: FakeComfyUI) -> Any:
+    async with rt.ComfyUI(
+        fake_comfyui.base_url, unavailable_after=5.0, liveness_interval=0.5
+    ) as client:
+        yield client
+
+
+async def _job_status(server: FakeComfyUI, prompt_id: str) -> Any:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        reply = await http.get(f"/api/jobs/{prompt_id}")
+        return reply.json() if reply.status_code == 200 else None
+
+
+async def test_socket_dropped_mid_run(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
+    fake_comfyui.node_delay = 0.05
+    fake_comfyui.drop_ws_after_frames = 6
+    result = await invert_color_image(width=8, height=8, client=client, timeout=20)
+    assert result.image and fake_comfyui.executions == [result.prompt_id]
+
+
+async def test_socket_never_available_falls_back_to_polling(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client, "_socket_url", lambda: "ws://127.0.0.1:9/ws")
+    result = await text_preview(text="poll", client=client, timeout=20)
+    assert result.preview[0].text == "poll!"
+    assert client.sockets_opened == 0
+
+
+@pytest.mark.parametrize("failure", ["500", "reset"])
+async def test_failure_after_the_server_accepted(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI, failure: Any
+) -> None:
+    fake_comfyui.fail_next_post_prompt_after_accept = failure
+    result = await text_preview(text="once", client=client, timeout=20)
+    assert result.preview[0].text == "once!"
+    assert fake_comfyui.executions == [result.prompt_id], "the job must run exactly once"
+    assert len(fake_comfyui.prompts_received) == 1
+
+
+async def test_server_errors_before_accepting_are_retried(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.fail_next_requests = {"/prompt": 2}
+    result = await text_preview(text="retry", client=client, timeout=20)
+    assert fake_comfyui.executions == [result.prompt_id]
+
+
+async def test_slow_server_within_timeout(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
+    fake_comfyui.http_delay = 0.05
+    fake_comfyui.node_delay = 0.05
+    result = await invert_color_image(width=8, height=8, client=client, timeout=20)
+    assert result.image
+
+
+async def test_timeout_cancels_the_running_job(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.node_delay = 1.0
+    with pytest.raises(rt.WorkflowTimeoutError, match=r"within 0\.5 s"):
+        await invert_color_image(width=8, height=8, client=client, timeout=0.5)
+    (prompt,) = fake_comfyui.prompts_received
+    job = await _job_status(fake_comfyui, prompt["prompt_id"])
+    assert job is not None and job["status"] == "cancelled"
+
+
+async def test_cancelling_a_pending_job_removes_it(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.hold()
+    task = asyncio.ensure_future(text_preview(text="never", client=client))
+    while not fake_comfyui.prompts_received:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    fake_comfyui.release()
+    await asyncio.sleep(0.2)
+    assert fake_comfyui.executions == []
+    assert await _job_status(fake_comfyui, fake_comfyui.prompts_received[0]["prompt_id"]) is None
+
+
+async def test_cancel_never_touches_other_clients_jobs(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.node_delay = 0.3
+    async with rt.ComfyUI(fake_comfyui.base_url) as other:
+        theirs = asyncio.ensure_future(invert_color_image(width=8, height=8, client=other))
+        while not fake_comfyui.executions:
+            await asyncio.sleep(0.01)
+        mine = asyncio.ensure_future(text_preview(text="mine", client=client))
+        await asyncio.sleep(0.1)
+        mine.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mine
+        result = await theirs
+    assert result.image, "the other client's running job finished normally"
+
+
+async def test_restart_losing_the_queue_is_detected(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.hold()
+    task = asyncio.ensure_future(text_preview(text="lost", client=client, timeout=20))
+    while not fake_comfyui.prompts_received:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await fake_comfyui.restart(lose_queue=True)
+    with pytest.raises(rt.JobLostError):
+        await task
+
+
+async def test_job_deleted_by_another_client_is_detected(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.hold()
+    task = asyncio.ensure_future(text_preview(text="deleted", client=client, timeout=20))
+    while not fake_comfyui.prompts_received:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    fake_comfyui.delete_from_queue(fake_comfyui.prompts_received[0]["prompt_id"])
+    with pytest.raises(rt.JobLostError, match="deleted"):
+        await asyncio.wait_for(task, 5)
+
+
+async def test_interrupted_by_someone_else(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
+    fake_comfyui.node_delay = 0.5
+    task = asyncio.ensure_future(invert_color_image(width=8, height=8, client=client))
+    while not fake_comfyui.executions:
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(base_url=fake_comfyui.base_url) as http:
+        await http.post("/interrupt")
+    with pytest.raises(rt.JobInterruptedError):
+        await task
+
+
+async def test_uploads_are_deduplicated(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
+    from gen import invert_uploaded_image
+
+    from tests.test_functional import png
+
+    data = png(5, 5)
+    first, second = await asyncio.gather(
+        invert_uploaded_image(image=data, client=client),
+        invert_uploaded_image(image=data, client=client),
+    )
+    assert fake_comfyui.upload_requests == 1
+    async with rt.ComfyUI(fake_comfyui.base_url) as fresh:
+        await invert_uploaded_image(image=data, client=fresh)
+    assert fake_comfyui.upload_requests == 1, "a new client asks the server before uploading"
+    assert first.inverted and second.inverted
+
+
+async def test_hundreds_of_concurrent_calls(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
+    count = 300
+    results = await asyncio.gather(
+        *(text_preview(text=f"job {index}", client=client) for index in range(count))
+    )
+    assert [r.preview[0].text for r in results] == [f"job {i}!" for i in range(count)]
+    assert sorted(fake_comfyui.executions) == sorted(r.prompt_id for r in results)
+    assert len(set(fake_comfyui.executions)) == count
+    assert fake_comfyui.ws_connections_opened == 1
+
+
+async def test_api_prefix(make_module: Any) -> None:
+    server = FakeComfyUI(api_prefix_only=True)
+    await server.start()
+    try:
+        async with rt.ComfyUI(server.base_url, api_prefix=True) as client:
+            result = await text_preview(text="prefixed", client=client)
+            assert result.preview[0].text == "prefixed!"
+            assert (
+                "/api/view?"
+                in (await invert_color_image(width=8, height=8, client=client)).image[0].url
+            )
+    finally:
+        await server.stop()
+
+
+async def test_output_urls_are_encoded(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI, make_module: Any
+) -> None:
+    def node(class_type: str, title: str, **inputs: Any) -> dict[str, Any]:
+        return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+
+    module = make_module(
+        {
+            "1": node("EmptyImage", "", width=8, height=8, batch_size=1, color=0),
+            "2": node("SaveImage", "$output.image", images=["1", 0], filename_prefix=["3", 0]),
+            "3": node("PrimitiveString", "$prefix.value", value="x"),
+        }
+    )
+    for prefix in ["a b", "a&b=c", "a+b", "猫 é", "sub dir/x #1?"]:
+        result = await module.wf(prefix=prefix, client=client)
+        (image,) = result.image
+        async with httpx.AsyncClient() as http:
+            reply = await http.get(image.url)
+        assert reply.status_code == 200, (prefix, image.url)
+        assert " " not in image.url and reply.content == await image.read()
+
+
+async def test_secrets_never_appear(fake_comfyui: FakeComfyUI) -> None:
+    client = rt.ComfyUI(
+        "http://user:hunter2@127.0.0.1:9",
+        api_key="sk-SECRET",
+        cookies={"session": "COOKIE"},
+        unavailable_after=0.2,
+    )
+    text = repr(client)
+    with pytest.raises(rt.BackendUnavailableError) as caught:
+        await text_preview(text="x", client=client)
+    await client.close()
+    for shown in (text, str(caught.value), repr(caught.value)):
+        assert "SECRET" not in shown and "COOKIE" not in shown and "hunter2" not in shown
