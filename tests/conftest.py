@@ -52,16 +52,22 @@ async def fake_comfyui() -> Any:
 
 
 @pytest.fixture
-async def comfyui_url(request: pytest.FixtureRequest) -> Any:
+async def comfyui_url() -> Any:
     """`COMFYUI_URL` when set (a live server), else a fresh fake server."""
     import os
+
+    from tests.fakes import FakeComfyUI
 
     live = os.environ.get("COMFYUI_URL")
     if live:
         yield live.rstrip("/")
         return
-    server = request.getfixturevalue("fake_comfyui")
-    yield server.base_url
+    server = FakeComfyUI()
+    await server.start()
+    try:
+        yield server.base_url
+    finally:
+        await server.stop()
 
 
 @pytest.fixture
