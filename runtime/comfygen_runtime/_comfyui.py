@@ -66,6 +66,8 @@ _PREVIEW_IMAGE = 1
 _TEXT = 3
 _PREVIEW_IMAGE_WITH_METADATA = 4
 _IMAGE_FORMATS = {1: "jpeg", 2: "png"}
+_CHECK: dict[str, Any] = {"type": "_check"}  # is the job still known to the server?
+_POLL: dict[str, Any] = {"type": "_poll"}  # no socket: look at the history
 
 
 @dataclass
@@ -75,6 +77,7 @@ class _Job:
     prompt_id: str
     inbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     submitted_at: float | None = None
+    socket_epoch: int | None = None  # `sockets_opened` when submitted over a live socket
 
 
 class ComfyUI:
@@ -158,7 +161,7 @@ class ComfyUI:
                 base_url=self._config.base_url,
                 headers=self._config.request_headers(),
                 timeout=self._request_timeout,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
             )
         return self._http
 
@@ -443,7 +446,7 @@ class ComfyUI:
                         and job.submitted_at < started
                         and job.prompt_id not in live
                     ):
-                        job.inbox.put_nowait({"type": "_check"})
+                        job.inbox.put_nowait(_CHECK)
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
             if not self._reconcile_again:
                 return
@@ -508,7 +511,8 @@ class ComfyUI:
         self._jobs[prompt_id] = job
         submitting = settled = False
         try:
-            await self._ensure_socket()
+            if await self._ensure_socket():
+                job.socket_epoch = self.sockets_opened
             submitting = True
             number = await self._submit(spec, job, graph)
             position = await self._position(number, on_event)
@@ -574,44 +578,76 @@ class ComfyUI:
             delay = min(delay * 2, self._max_poll_interval)
 
     async def _follow(self, job: _Job, on_event: EventHandler | None) -> dict[str, Any]:
-        """Deliver the job's events until it is done; return its history record."""
+        """Deliver the job's events until it is done; return its record (as in /history).
+
+        When the socket was up from submission to `executing: null`, it delivered every
+        `executed` output and the final status, the same data the server writes to its
+        history, so no extra request is needed. Otherwise (socket down, dropped, or
+        reconnected during the job) `/history/{id}` is read: it is the source of truth.
+        """
+        loop = asyncio.get_running_loop()
+        # The socket saw everything only if it was up before the POST and never dropped.
+        complete = job.socket_epoch is not None and job.socket_epoch == self.sockets_opened
+        outputs: dict[str, Any] = {}
+        final: list[Any] | None = None
         poll_delay = 0.05
         last_check = time.monotonic()
-        while True:
-            connected = self._socket_ready is not None and self._socket_ready.is_set()
-            wait = self._liveness_interval if connected else poll_delay
-            try:
-                message = await asyncio.wait_for(job.inbox.get(), timeout=wait)
-            except asyncio.TimeoutError:
-                message = {"type": "_check" if connected else "_poll"}
-            kind = message.get("type")
-            data = message.get("data") or {}
-            if kind == "executing" and data.get("node") is None:
-                record = await self._history(job.prompt_id)
-                if record is None:
-                    raise JobLostError(job.prompt_id, "it finished but has no history record")
-                await emit(Event("finished", job.prompt_id), on_event)
-                return record
-            if kind in ("_poll", "_check", "_reconnected", "_disconnected"):
-                if kind == "_poll":
-                    poll_delay = min(poll_delay * 2, self._max_poll_interval)
-                record = await self._history(job.prompt_id)
-                if record is not None and _finished(record):
+        timer = loop.call_later(self._liveness_interval, job.inbox.put_nowait, _CHECK)
+        try:
+            while True:
+                if self._socket_connected():
+                    message = await job.inbox.get()
+                else:
+                    try:
+                        message = await asyncio.wait_for(job.inbox.get(), timeout=poll_delay)
+                    except asyncio.TimeoutError:
+                        message = _POLL
+                kind = message.get("type")
+                data = message.get("data") or {}
+                if kind == "executing" and data.get("node") is None:
+                    if complete and final is not None:
+                        record = {"outputs": outputs, "status": {"messages": [final]}}
+                    else:
+                        found = await self._history(job.prompt_id)
+                        if found is None:
+                            raise JobLostError(job.prompt_id, "it finished but has no history")
+                        record = found
                     await emit(Event("finished", job.prompt_id), on_event)
                     return record
-                due = kind != "_poll" or time.monotonic() - last_check >= self._liveness_interval
-                if due and kind != "_disconnected":
-                    last_check = time.monotonic()
-                    if not await self._knows(job.prompt_id):
-                        raise JobLostError(
-                            job.prompt_id,
-                            "it is neither queued, running nor in the history (the server "
-                            "restarted, or another client deleted it)",
+                if kind in ("execution_success", "execution_error", "execution_interrupted"):
+                    final = [kind, data]
+                elif kind == "executed" and isinstance(data.get("output"), dict):
+                    outputs[str(data.get("node"))] = data["output"]
+                elif kind in ("_poll", "_check", "_reconnected", "_disconnected"):
+                    complete = complete and kind == "_check"
+                    if kind == "_poll":
+                        poll_delay = min(poll_delay * 2, self._max_poll_interval)
+                    if kind == "_check":
+                        timer = loop.call_later(
+                            self._liveness_interval, job.inbox.put_nowait, _CHECK
                         )
-                continue
-            event = _event(job.prompt_id, kind, data, message)
-            if event is not None:
-                await emit(event, on_event)
+                    found = await self._history(job.prompt_id)
+                    if found is not None and _finished(found):
+                        await emit(Event("finished", job.prompt_id), on_event)
+                        return found
+                    since = time.monotonic() - last_check
+                    if kind != "_disconnected" and (kind != "_poll" or since >= 2.0):
+                        last_check = time.monotonic()
+                        if not await self._knows(job.prompt_id):
+                            raise JobLostError(
+                                job.prompt_id,
+                                "it is neither queued, running nor in the history (the "
+                                "server restarted, or another client deleted it)",
+                            )
+                    continue
+                event = _event(job.prompt_id, kind, data, message)
+                if event is not None:
+                    await emit(event, on_event)
+        finally:
+            timer.cancel()
+
+    def _socket_connected(self) -> bool:
+        return self._socket_ready is not None and self._socket_ready.is_set()
 
     def _result(
         self,
