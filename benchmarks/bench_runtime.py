@@ -72,7 +72,11 @@ class RawClient:
         self.waiting: dict[str, asyncio.Future[None]] = {}
 
     async def __aenter__(self) -> RawClient:
-        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=600)
+        # The same connection limit as comfygen's client: with httpx's default of 100, the
+        # pool's bookkeeping, not the server, limits a thousand queued POSTs.
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=600, limits=httpx.Limits(max_connections=16)
+        )
         ws_url = self.base_url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
         self.socket = await connect(ws_url, max_size=None)
         self.reader = asyncio.ensure_future(self._read())
@@ -90,7 +94,7 @@ class RawClient:
             parsed = json.loads(message)
             data = parsed.get("data") or {}
             if parsed.get("type") == "executing" and data.get("node") is None:
-                future = self.waiting.pop(data.get("prompt_id"), None)
+                future = self.waiting.pop(str(data.get("prompt_id")), None)
                 if future is not None:
                     future.set_result(None)
 

@@ -100,6 +100,7 @@ class ComfyUI:
         unavailable_after: float = 60.0,
         max_poll_interval: float = 1.0,
         liveness_interval: float = 10.0,
+        max_connections: int = 16,
     ) -> None:
         self._config = ComfyUIConfig.resolve(base_url, api_key, cookies, headers)
         self._prefix = "/api" if api_prefix else ""
@@ -107,6 +108,9 @@ class ComfyUI:
         self._unavailable_after = unavailable_after
         self._max_poll_interval = max_poll_interval
         self._liveness_interval = liveness_interval
+        # A ComfyUI server handles requests one at a time; a small pool is faster (httpcore
+        # scans its pool for every queued request) and plenty for parallel transfers.
+        self._max_connections = max_connections
         self.client_id = uuid.uuid4().hex
         self.sockets_opened = 0
         self._http: httpx.AsyncClient | None = None
@@ -161,7 +165,10 @@ class ComfyUI:
                 base_url=self._config.base_url,
                 headers=self._config.request_headers(),
                 timeout=self._request_timeout,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                ),
             )
         return self._http
 
