@@ -38,7 +38,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from ._apply import apply_params
-from ._config import ComfyUIConfig
+from ._config import ComfyUIConfig, redact_url
 from ._errors import (
     BackendUnavailableError,
     ComfygenError,
@@ -708,9 +708,9 @@ def _finished(record: dict[str, Any]) -> bool:
 
 
 def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """The URL for messages: no credentials, no query (it may carry tokens)."""
+    parts = urlsplit(redact_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _event(prompt_id: str, kind: Any, data: dict[str, Any], raw: dict[str, Any]) -> Event | None:

@@ -96,6 +96,13 @@ class ComfyUIConfig:
             headers=dict(headers or {}),
         )
 
+    def __repr__(self) -> str:
+        return (
+            f"ComfyUIConfig(base_url={self.display_url!r}, "
+            f"api_key={'***' if self.api_key else None}, cookies={sorted(self.cookies)}, "
+            f"headers={sorted(self.headers)})"
+        )
+
     def request_headers(self) -> dict[str, str]:
         """Headers for every HTTP request and the websocket handshake."""
         headers = dict(self.headers)
