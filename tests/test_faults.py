@@ -230,3 +230,30 @@ async def test_secrets_never_appear(fake_comfyui: FakeComfyUI) -> None:
     await client.close()
     for shown in (text, str(caught.value), repr(caught.value)):
         assert "SECRET" not in shown and "COOKIE" not in shown and "hunter2" not in shown
+
+
+async def test_closing_the_client_ends_waiting_calls(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.hold()
+    task = asyncio.ensure_future(text_preview(text="orphan", client=client))
+    while not fake_comfyui.prompts_received:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await client.close()
+    with pytest.raises(rt.BackendUnavailableError, match="closed"):
+        await asyncio.wait_for(task, 5)
+
+
+async def test_cancel_is_bounded_when_the_server_is_gone(fake_comfyui: FakeComfyUI) -> None:
+    fake_comfyui.node_delay = 5.0
+    async with rt.ComfyUI(fake_comfyui.base_url, unavailable_after=30.0) as client:
+        task = asyncio.ensure_future(invert_color_image(width=8, height=8, client=client))
+        while not fake_comfyui.executions:
+            await asyncio.sleep(0.01)
+        await fake_comfyui.stop()
+        started = asyncio.get_running_loop().time()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert asyncio.get_running_loop().time() - started < 8

@@ -141,8 +141,12 @@ class ComfyUI:
         await self.close()
 
     async def close(self) -> None:
-        """Close the socket and the HTTP connections; running jobs are not cancelled."""
+        """Close the socket and the HTTP connections; running jobs are not cancelled.
+
+        Calls still waiting on this client fail with `BackendUnavailableError`.
+        """
         self._closed = True
+        self._broadcast({"type": "_disconnected"})
         for task in (self._socket_task, self._reconcile_task):
             if task is not None:
                 task.cancel()
@@ -175,12 +179,15 @@ class ComfyUI:
     def _path(self, path: str) -> str:
         return path if path.startswith("/api/jobs") else self._prefix + path
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP request, retried while the server is unreachable (connect errors, 5xx).
+    async def _request(
+        self, method: str, path: str, *, patience: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """One HTTP request, retried while the server is unreachable (connect errors, 5xx)
+        for `patience` seconds (default: the client's `unavailable_after`).
 
         Only for requests that are safe to repeat; POST /prompt has its own logic.
         """
-        deadline = time.monotonic() + self._unavailable_after
+        deadline = time.monotonic() + (self._unavailable_after if patience is None else patience)
         delay = 0.05
         while True:
             try:
@@ -692,14 +699,22 @@ class ComfyUI:
         return ref
 
     async def cancel(self, prompt_id: str) -> None:
-        """Cancel one job, pending or running. Other clients' jobs are never touched."""
+        """Cancel one job, pending or running. Other clients' jobs are never touched.
+
+        Best effort and bounded (a few seconds): it runs while a caller is being cancelled
+        or timed out, and an unreachable server cannot run the job anyway.
+        """
+        patience = min(5.0, self._unavailable_after)
         with contextlib.suppress(ComfygenError, httpx.HTTPError):
             if self._has_jobs_api is not False:
-                reply = await self._request("POST", f"/api/jobs/{prompt_id}/cancel")
+                path = f"/api/jobs/{prompt_id}/cancel"
+                reply = await self._request("POST", path, patience=patience)
                 if reply.status_code == 200:
                     return
-            await self._request("POST", "/queue", json={"delete": [prompt_id]})
-            await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+            await self._request("POST", "/queue", json={"delete": [prompt_id]}, patience=patience)
+            await self._request(
+                "POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience
+            )
 
 
 def _finished(record: dict[str, Any]) -> bool:
