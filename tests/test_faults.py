@@ -22,6 +22,16 @@ async def client(fake_comfyui: FakeComfyUI) -> Any:
         yield client
 
 
+async def _pending_job(server: FakeComfyUI, run: Any) -> asyncio.Future[Any]:
+    """Start `run` with the server's worker held, once the server has queued its job."""
+    server.hold()
+    task = asyncio.ensure_future(run)
+    while not server.prompts_received:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the POST's answer reaches the client
+    return task
+
+
 async def _job_status(server: FakeComfyUI, prompt_id: str) -> Any:
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         reply = await http.get(f"/api/jobs/{prompt_id}")
@@ -84,11 +94,7 @@ async def test_timeout_cancels_the_running_job(
 async def test_cancelling_a_pending_job_removes_it(
     fake_comfyui: FakeComfyUI, client: rt.ComfyUI
 ) -> None:
-    fake_comfyui.hold()
-    task = asyncio.ensure_future(text_preview(text="never", client=client))
-    while not fake_comfyui.prompts_received:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    task = await _pending_job(fake_comfyui, text_preview(text="never", client=client))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -118,11 +124,7 @@ async def test_cancel_never_touches_other_clients_jobs(
 async def test_restart_losing_the_queue_is_detected(
     fake_comfyui: FakeComfyUI, client: rt.ComfyUI
 ) -> None:
-    fake_comfyui.hold()
-    task = asyncio.ensure_future(text_preview(text="lost", client=client, timeout=20))
-    while not fake_comfyui.prompts_received:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    task = await _pending_job(fake_comfyui, text_preview(text="lost", client=client, timeout=20))
     await fake_comfyui.restart(lose_queue=True)
     with pytest.raises(rt.JobLostError):
         await task
@@ -131,11 +133,7 @@ async def test_restart_losing_the_queue_is_detected(
 async def test_job_deleted_by_another_client_is_detected(
     fake_comfyui: FakeComfyUI, client: rt.ComfyUI
 ) -> None:
-    fake_comfyui.hold()
-    task = asyncio.ensure_future(text_preview(text="deleted", client=client, timeout=20))
-    while not fake_comfyui.prompts_received:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    task = await _pending_job(fake_comfyui, text_preview(text="deleted", client=client, timeout=20))
     fake_comfyui.delete_from_queue(fake_comfyui.prompts_received[0]["prompt_id"])
     with pytest.raises(rt.JobLostError, match="deleted"):
         await asyncio.wait_for(task, 5)
@@ -235,11 +233,7 @@ async def test_secrets_never_appear(fake_comfyui: FakeComfyUI) -> None:
 async def test_closing_the_client_ends_waiting_calls(
     fake_comfyui: FakeComfyUI, client: rt.ComfyUI
 ) -> None:
-    fake_comfyui.hold()
-    task = asyncio.ensure_future(text_preview(text="orphan", client=client))
-    while not fake_comfyui.prompts_received:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    task = await _pending_job(fake_comfyui, text_preview(text="orphan", client=client))
     await client.close()
     with pytest.raises(rt.BackendUnavailableError, match="closed"):
         await asyncio.wait_for(task, 5)
