@@ -143,6 +143,6 @@ def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
             assert _same(default, param.default)
             target = param.targets[0]
             assert _same(graph[target.node.node_id]["inputs"][target.input], default)
-    assert set(module.WfResult.model_fields) == {"prompt_id", "outputs"} | {
+    assert set(module.WfResult.model_fields) == {"prompt_id", "outputs", "duration", "usage"} | {
         output.name for output in ir.outputs
     }

@@ -42,17 +42,15 @@ from ._config import ComfyUIConfig, redact_url
 from ._errors import (
     BackendUnavailableError,
     ComfygenError,
-    ExecutionError,
-    InputError,
     JobInterruptedError,
     JobLostError,
     MissingNodeError,
     ParameterError,
     PromptRejectedError,
     WorkflowTimeoutError,
-    WorkflowValidationError,
 )
 from ._events import Event, EventHandler, emit, has_listeners
+from ._failures import execution_error, validation_error
 from ._media import Upload, is_url, read_local, upload_for, url_suffix
 from ._outputs import File, map_outputs
 from ._result import WorkflowResult
@@ -604,6 +602,7 @@ class ComfyUI:
         complete = job.socket_epoch is not None and job.socket_epoch == self.sockets_opened
         outputs: dict[str, Any] = {}
         final: list[Any] | None = None
+        started: list[Any] = []
         poll_delay = 0.05
         last_check = time.monotonic()
         timer = loop.call_later(self._liveness_interval, job.inbox.put_nowait, _CHECK)
@@ -620,7 +619,7 @@ class ComfyUI:
                 data = message.get("data") or {}
                 if kind == "executing" and data.get("node") is None:
                     if complete and final is not None:
-                        record = {"outputs": outputs, "status": {"messages": [final]}}
+                        record = {"outputs": outputs, "status": {"messages": [*started, final]}}
                     else:
                         found = await self._history(job.prompt_id)
                         if found is None:
@@ -630,6 +629,8 @@ class ComfyUI:
                     return record
                 if kind in ("execution_success", "execution_error", "execution_interrupted"):
                     final = [kind, data]
+                elif kind == "execution_start":
+                    started = [[kind, data]]
                 elif kind == "executed" and isinstance(data.get("output"), dict):
                     outputs[str(data.get("node"))] = data["output"]
                 elif kind in ("_poll", "_check", "_reconnected", "_disconnected"):
@@ -673,19 +674,21 @@ class ComfyUI:
         status = record.get("status") or {}
         for name, data in status.get("messages") or []:
             if name == "execution_error":
-                raise ExecutionError(
-                    prompt_id=prompt_id,
-                    node_id=str(data.get("node_id")),
-                    node_type=str(data.get("node_type")),
-                    exception_type=str(data.get("exception_type")),
-                    exception_message=str(data.get("exception_message")),
-                    traceback=list(data.get("traceback") or []),
-                )
+                raise execution_error(prompt_id, data)
             if name == "execution_interrupted":
                 raise JobInterruptedError(prompt_id, data.get("node_id"))
         outputs = record.get("outputs") or {}
         fields = map_outputs(spec, outputs, self._make_file)
-        return result_type.model_validate({"prompt_id": prompt_id, "outputs": outputs, **fields})
+        stamps = {
+            name: data.get("timestamp")
+            for name, data in status.get("messages") or []
+            if isinstance(data, dict)
+        }
+        start, end = stamps.get("execution_start"), stamps.get("execution_success")
+        duration = (end - start) / 1000 if isinstance(start, int) and isinstance(end, int) else None
+        return result_type.model_validate(
+            {"prompt_id": prompt_id, "outputs": outputs, "duration": duration, **fields}
+        )
 
     def _make_file(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
         ref = cls(
@@ -772,26 +775,7 @@ def _rejection(spec: WorkflowSpec, reply: httpx.Response) -> PromptRejectedError
         )
     node_errors = body.get("node_errors") or {}
     if node_errors:
-        bound: dict[tuple[str, str], list[str]] = {}
-        for param in spec.params:
-            for target in param.targets:
-                bound.setdefault((target.node_id, target.input), []).append(param.name)
-        errors = []
-        for node_id, entry in node_errors.items():
-            for item in entry.get("errors", []):
-                input_name = (item.get("extra_info") or {}).get("input_name")
-                errors.append(
-                    InputError(
-                        node_id=str(node_id),
-                        class_type=str(entry.get("class_type", "")),
-                        input=input_name,
-                        type=str(item.get("type", "")),
-                        message=str(item.get("message", "")),
-                        details=str(item.get("details", "")),
-                        params=tuple(bound.get((str(node_id), str(input_name)), ())),
-                    )
-                )
-        return WorkflowValidationError(errors, body=body)
+        return validation_error(spec, node_errors, body)
     message = error.get("message") or "the server rejected the workflow"
     details = f": {error['details']}" if error.get("details") else ""
     return PromptRejectedError(f"{message}{details} ({error.get('type', 'unknown')})", body=body)

@@ -20,3 +20,10 @@ class WorkflowResult(BaseModel):
     outputs: dict[str, Any] = Field(
         default_factory=dict, description="Raw outputs reported per node id."
     )
+    duration: float | None = Field(
+        default=None, description="Seconds the backend reports the job ran, if it does."
+    )
+    usage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Cost figures the backend reports (RunningHub: coins, money, time).",
+    )
