@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from typing import Any
 
 import comfygen_runtime as rt
@@ -22,7 +23,7 @@ async def client(fake_comfyui: FakeComfyUI) -> Any:
         yield client
 
 
-async def _pending_job(server: FakeComfyUI, run: Any) -> asyncio.Future[Any]:
+async def _pending_job(server: FakeComfyUI, run: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
     """Start `run` with the server's worker held, once the server has queued its job."""
     server.hold()
     task = asyncio.ensure_future(run)
