@@ -1,7 +1,7 @@
 """comfygen-runtime: runs comfygen-generated workflow functions.
 
 Generated modules import from here; applications normally touch only the backends
-(`ComfyUI`), the output references (`Image`, `Video`, `Audio`, `Text`, `File`), the
+(`ComfyUI`, `RunningHub`), the output references (`Image`, `Video`, `Audio`, `Text`, `File`), the
 events (`Event`, `watch`) and the errors.
 """
 
@@ -9,16 +9,21 @@ from ._apply import apply_params
 from ._backend import Backend
 from ._comfyui import ComfyUI
 from ._errors import (
+    AuthenticationError,
     BackendUnavailableError,
     ComfygenError,
     ContractMismatchError,
     ExecutionError,
     InputError,
+    InsufficientBalanceError,
+    InvalidNodeInfoError,
     JobInterruptedError,
     JobLostError,
     MissingNodeError,
     ParameterError,
     PromptRejectedError,
+    QueueFullError,
+    RunningHubError,
     WorkflowTimeoutError,
     WorkflowValidationError,
 )
@@ -27,6 +32,7 @@ from ._media import MediaInput
 from ._outputs import Audio, File, Image, Output, Text, Video
 from ._result import WorkflowResult
 from ._run import default_client, run_sync, run_workflow
+from ._runninghub import RunningHub
 from ._spec import (
     CONTRACT_VERSION,
     InputRef,
@@ -40,6 +46,7 @@ from ._spec import (
 __all__ = [
     "CONTRACT_VERSION",
     "Audio",
+    "AuthenticationError",
     "Backend",
     "BackendUnavailableError",
     "ComfyUI",
@@ -53,6 +60,8 @@ __all__ = [
     "Image",
     "InputError",
     "InputRef",
+    "InsufficientBalanceError",
+    "InvalidNodeInfoError",
     "JobInterruptedError",
     "JobLostError",
     "MediaInput",
@@ -63,6 +72,9 @@ __all__ = [
     "ParamSpec",
     "ParameterError",
     "PromptRejectedError",
+    "QueueFullError",
+    "RunningHub",
+    "RunningHubError",
     "Text",
     "Video",
     "WorkflowResult",

@@ -115,3 +115,55 @@ class ComfyUIConfig:
     @property
     def display_url(self) -> str:
         return redact_url(self.base_url)
+
+
+DEFAULT_RUNNINGHUB_URL = "https://www.runninghub.ai"
+
+
+@dataclass(frozen=True)
+class RunningHubConfig:
+    """How to reach RunningHub: `RUNNINGHUB_*` variables as comfykit reads them."""
+
+    api_key: Secret
+    base_url: str
+    timeout: float
+    retry_count: int
+    instance_type: str | None
+
+    @classmethod
+    def resolve(
+        cls,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        retry_count: int | None = None,
+        instance_type: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> RunningHubConfig:
+        environ = os.environ if env is None else env
+        key = api_key or environ.get("RUNNINGHUB_API_KEY")
+        if not key:
+            raise ValueError(
+                "RunningHub needs an API key: pass api_key=... or set RUNNINGHUB_API_KEY"
+            )
+        url = (base_url or environ.get("RUNNINGHUB_BASE_URL") or DEFAULT_RUNNINGHUB_URL).rstrip("/")
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise ValueError(f"RunningHub base URL must be http(s)://host, got {redact_url(url)!r}")
+        return cls(
+            api_key=Secret(key),
+            base_url=url,
+            timeout=float(
+                timeout if timeout is not None else environ.get("RUNNINGHUB_TIMEOUT", 300)
+            ),
+            retry_count=int(
+                retry_count if retry_count is not None else environ.get("RUNNINGHUB_RETRY_COUNT", 3)
+            ),
+            instance_type=instance_type or environ.get("RUNNINGHUB_INSTANCE_TYPE") or None,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RunningHubConfig(base_url={redact_url(self.base_url)!r}, api_key=***, "
+            f"timeout={self.timeout}, retry_count={self.retry_count}, "
+            f"instance_type={self.instance_type!r})"
+        )

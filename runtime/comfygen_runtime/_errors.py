@@ -10,7 +10,13 @@
      ├── ExecutionError             a node raised while the job ran (node, exception, traceback)
      ├── JobInterruptedError        the job was interrupted or cancelled on the server
      ├── JobLostError               the server no longer knows the job (restart, deleted)
-     └── WorkflowTimeoutError       the call's `timeout` passed (the job is cancelled too)
+     ├── WorkflowTimeoutError       the call's `timeout` passed (the job is cancelled too)
+     └── RunningHubError            a RunningHub business code (`.code`, `.msg`)
+          ├── QueueFullError            instances/queue full (415, 421, 814, 1003, 1011, 1520),
+          │                             raised once the client's retries are spent
+          ├── InsufficientBalanceError  not enough coins or wallet balance (414, 416, 812)
+          ├── AuthenticationError       the API key is refused (412, 801, 802, 806, 811)
+          └── InvalidNodeInfoError      a nodeInfoList entry does not fit the workflow (803)
 
 Cancelling the task that awaits a run raises `asyncio.CancelledError` as usual, after the
 job has been cancelled on the server. No message ever contains an API key or cookie.
@@ -124,3 +130,28 @@ class JobLostError(ComfygenError):
 
 class WorkflowTimeoutError(ComfygenError, TimeoutError):
     """The run did not finish within its `timeout`; the job was cancelled on the server."""
+
+
+class RunningHubError(ComfygenError):
+    """RunningHub answered with a business error code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"RunningHub error {code}: {message}")
+        self.code = code
+        self.msg = message
+
+
+class QueueFullError(RunningHubError):
+    """No instance or queue slot was free, even after the client's retries."""
+
+
+class InsufficientBalanceError(RunningHubError):
+    """The account has not enough coins or wallet balance for the task."""
+
+
+class AuthenticationError(RunningHubError):
+    """The API key is missing, wrong, or not allowed to use this API."""
+
+
+class InvalidNodeInfoError(RunningHubError):
+    """A parameter's node or input does not exist in the RunningHub workflow."""

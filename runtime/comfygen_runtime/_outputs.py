@@ -102,13 +102,18 @@ _KIND_CLASS: dict[OutputKind, type[File]] = {"image": Image, "video": Video, "au
 _VIDEO_EXTENSIONS = {".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v"}
 _AUDIO_EXTENSIONS = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac"}
 _IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tiff", ".avif"}
+_TEXT_EXTENSIONS = {".txt", ".json", ".md", ".csv"}
 
 MakeFile = Callable[[type[File], str, Mapping[str, Any]], File]
 """Build a file reference of a class for a node from a raw record (sets url and source)."""
 
 
+def _suffix(record: Mapping[str, Any]) -> str:
+    return PurePosixPath(str(record.get("filename", ""))).suffix.lower()
+
+
 def _guess_class(key: str, record: Mapping[str, Any]) -> type[File]:
-    suffix = PurePosixPath(str(record.get("filename", ""))).suffix.lower()
+    suffix = _suffix(record)
     if suffix in _VIDEO_EXTENSIONS or key in ("video", "videos"):
         return Video
     if suffix in _AUDIO_EXTENSIONS or key == "audio":
@@ -139,11 +144,14 @@ def node_items(
     generic field classifies each file by its key and extension.
     """
     files = _file_records(record)
+    text_files = [item for item in files if _suffix(item[1]) in _TEXT_EXTENSIONS]
     texts = [str(text) for text in record.get("text", []) if isinstance(text, str)]
     items: list[Output] = []
     if kind in _KIND_CLASS:
         cls = _KIND_CLASS[kind]
         for _, item in files:
+            if _suffix(item) in _TEXT_EXTENSIONS:
+                continue  # a node's text written as a file is no image/video/audio
             ref = make_file(cls, node_id, item)
             if isinstance(ref, Image) and record.get("animated") in ([True], True):
                 ref = ref.model_copy(update={"animated": True})
@@ -151,7 +159,9 @@ def node_items(
         return items
     if kind == "text":
         for index, text in enumerate(texts):
-            attached = make_file(File, node_id, files[index][1]) if index < len(files) else None
+            attached = (
+                make_file(File, node_id, text_files[index][1]) if index < len(text_files) else None
+            )
             items.append(Text(node_id=node_id, text=text, file=attached))
         return items
     items += [make_file(_guess_class(key, item), node_id, item) for key, item in files]

@@ -68,6 +68,7 @@ class WorkflowSpec:
     graph: Mapping[str, Any]
     params: tuple[ParamSpec, ...]
     outputs: tuple[OutputSpec, ...]
+    runninghub_id: str | None = None  # the same workflow on RunningHub, when known
     contract: int = CONTRACT_VERSION
 
 

@@ -151,13 +151,16 @@ def validate_inputs(
     item: str,
     validated: Validated,
     custom: CustomValidators,
+    defs: Mapping[str, NodeDef] | None = None,
 ) -> tuple[bool, list[dict[str, Any]], str]:
-    """execution.py validate_inputs: the node's own errors, and recursion into linked nodes."""
+    """execution.py validate_inputs: the node's own errors, and recursion into linked nodes.
+    `defs`: the node definitions to validate against (default: the recorded ones)."""
     unique_id = item
     if unique_id in validated:
         return validated[unique_id]
 
-    defs = node_defs()
+    if defs is None:
+        defs = node_defs()
     inputs = prompt[unique_id]["inputs"]
     class_type = prompt[unique_id]["class_type"]
     node_def = defs[class_type]
@@ -213,7 +216,7 @@ def validate_inputs(
                 )
                 continue
             try:
-                r = validate_inputs(prompt, o_id, validated, custom)
+                r = validate_inputs(prompt, o_id, validated, custom, defs)
                 if r[0] is False:
                     # `r` is in `validated[o_id]` already.
                     valid = False
@@ -340,9 +343,12 @@ def validate_prompt(
     prompt: Any,
     partial_execution_list: list[str] | None,
     custom: CustomValidators,
+    defs: Mapping[str, NodeDef] | None = None,
 ) -> tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]:
-    """execution.py validate_prompt: (valid, error, outputs to execute, node_errors)."""
-    defs = node_defs()
+    """execution.py validate_prompt: (valid, error, outputs to execute, node_errors).
+    `defs`: the node definitions to validate against (default: the recorded ones)."""
+    if defs is None:
+        defs = node_defs()
     outputs: list[str] = []
     for x in prompt:
         if "class_type" not in prompt[x]:
@@ -380,7 +386,7 @@ def validate_prompt(
         valid = False
         reasons: list[dict[str, Any]] = []
         try:
-            valid, reasons, _ = validate_inputs(prompt, o, validated, custom)
+            valid, reasons, _ = validate_inputs(prompt, o, validated, custom, defs)
         except Exception as ex:
             typ, _, tb = sys.exc_info()
             assert typ is not None
