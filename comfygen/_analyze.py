@@ -104,7 +104,7 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def analyze(
-    graph: Any, *, source: str, function: Identifier
+    graph: Any, *, source: str, function: Identifier, runninghub_id: str | None = None
 ) -> tuple[WorkflowIR | None, list[Diagnostic]]:
     """Turn an API-format graph into IR. Returns (None, diagnostics) when any is an error."""
     state = _Analysis(source)
@@ -175,6 +175,7 @@ def analyze(
         params=params,
         outputs=outputs,
         graph_json=canonical_json(graph),
+        runninghub_id=runninghub_id,
     )
     return ir, state.diagnostics
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ._analyze import analyze
 from ._diagnostics import BuildError, Diagnostic
@@ -23,10 +24,16 @@ class Build:
     diagnostics: tuple[Diagnostic, ...]
 
 
-def analyze_sources(roots: list[Path]) -> tuple[list[WorkflowIR], list[Diagnostic]]:
-    """Load and analyze every workflow under `roots`; cross-workflow clashes included."""
+def analyze_sources(
+    roots: Sequence[str | Path], runninghub_ids: Mapping[Path, str] | None = None
+) -> tuple[list[WorkflowIR], list[Diagnostic]]:
+    """Load and analyze every workflow under `roots`; cross-workflow clashes included.
+
+    `runninghub_ids` attaches RunningHub workflow ids to local files (by path).
+    """
     diagnostics: list[Diagnostic] = []
-    sources = find_sources(roots)
+    attached = {Path(path).resolve(): str(value) for path, value in (runninghub_ids or {}).items()}
+    sources = find_sources(list(roots), attached)
     if not sources:
         shown = ", ".join(str(root) for root in roots)
         diagnostics.append(
@@ -49,7 +56,7 @@ def analyze_sources(roots: list[Path]) -> tuple[list[WorkflowIR], list[Diagnosti
 
 
 def _analyze_source(source: Source) -> tuple[WorkflowIR | None, list[Diagnostic]]:
-    function = function_name(PurePosixPath(source.display).stem)
+    function = function_name(source.stem)
     if function is None:
         return None, [
             Diagnostic(
@@ -63,7 +70,9 @@ def _analyze_source(source: Source) -> tuple[WorkflowIR | None, list[Diagnostic]
     graph, diagnostics = load_json(source)
     if diagnostics:
         return None, diagnostics
-    return analyze(graph, source=source.display, function=function)
+    return analyze(
+        graph, source=source.display, function=function, runninghub_id=source.runninghub_id
+    )
 
 
 def _clashes(irs: list[WorkflowIR]) -> list[Diagnostic]:
@@ -86,14 +95,19 @@ def _clashes(irs: list[WorkflowIR]) -> list[Diagnostic]:
     return diagnostics
 
 
-def build(roots: list[Path], *, verify: bool = True) -> Build:
+def build(
+    roots: Sequence[str | Path],
+    *,
+    verify: bool = True,
+    runninghub_ids: Mapping[Path, str] | None = None,
+) -> Build:
     """Compile every workflow under `roots`; raises `BuildError` if anything is wrong.
 
     With `verify` (the default) every rendered file must parse with libcst. `check` passes
     False: it only compares text with what is on disk and writes nothing, and the parse
     is most of a build's time.
     """
-    irs, diagnostics = analyze_sources(roots)
+    irs, diagnostics = analyze_sources(roots, runninghub_ids)
     if any(d.severity == "error" for d in diagnostics):
         raise BuildError(diagnostics)
     files = [GeneratedFile(f"{ir.function}.py", render_module(ir)) for ir in irs]

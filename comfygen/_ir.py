@@ -67,6 +67,7 @@ class WorkflowIR:
     params: tuple[ParamIR, ...]
     outputs: tuple[OutputIR, ...]
     graph_json: str
+    runninghub_id: str | None = None
 
     def graph(self) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(self.graph_json)

@@ -219,6 +219,7 @@ def render_module(ir: WorkflowIR) -> str:
             graph=lit.code(lit.json_block(ir.graph_json)),
             spec_name=_s(ir.function),
             spec_source=_s(ir.source),
+            runninghub_id=_s(ir.runninghub_id) if ir.runninghub_id else None,
             params=[_param_view(p) for p in ir.params],
             outputs=[_output_view(o) for o in ir.outputs],
             params_class=_ident(ir.params_class),

@@ -9,27 +9,62 @@ from typing import Any
 
 from ._diagnostics import Diagnostic
 
+RUNNINGHUB_PREFIX = "rh:"
+
 
 @dataclass(frozen=True)
 class Source:
-    """A workflow file and the path shown for it (relative to the build root given)."""
+    """A workflow: a file (shown relative to the build root given) or a RunningHub id.
 
-    path: Path
+    `runninghub_id` is the id of the same workflow on RunningHub, if known; `stem` is the
+    name the function is derived from.
+    """
+
+    path: Path | None
     display: str
+    stem: str
+    runninghub_id: str | None = None
 
 
-def find_sources(roots: list[Path]) -> list[Source]:
-    """Expand files and directories (recursively, `*.json`, hidden entries skipped)."""
-    found: dict[Path, Source] = {}
+def parse_runninghub_source(text: str) -> tuple[str, str | None] | None:
+    """`rh:12345` or `rh:12345=generate_cover` -> (id, name); None if not that form."""
+    if not text.startswith(RUNNINGHUB_PREFIX):
+        return None
+    workflow_id, _, name = text[len(RUNNINGHUB_PREFIX) :].partition("=")
+    if not workflow_id.isdigit():
+        return None
+    return workflow_id, name or None
+
+
+def find_sources(roots: list[str | Path], runninghub_ids: dict[Path, str]) -> list[Source]:
+    """Expand files, directories (recursively, `*.json`, hidden entries skipped) and
+    `rh:<id>[=name]` RunningHub workflows. `runninghub_ids` attaches ids to local files
+    (keys are resolved paths)."""
+    found: dict[Path | str, Source] = {}
     for root in roots:
+        remote = parse_runninghub_source(str(root)) if isinstance(root, str) else None
+        if remote is not None:
+            workflow_id, name = remote
+            stem = name or f"runninghub_{workflow_id}"
+            found.setdefault(str(root), Source(None, str(root), stem, workflow_id))
+            continue
+        root = Path(root)
         if root.is_dir():
             for path in sorted(root.rglob("*.json")):
                 relative = path.relative_to(root)
                 if any(part.startswith(".") for part in relative.parts) or not path.is_file():
                     continue
-                found.setdefault(path.resolve(), Source(path, relative.as_posix()))
+                found.setdefault(
+                    path.resolve(),
+                    Source(
+                        path, relative.as_posix(), path.stem, runninghub_ids.get(path.resolve())
+                    ),
+                )
         else:
-            found.setdefault(root.resolve(), Source(root, root.name))
+            found.setdefault(
+                root.resolve(),
+                Source(root, root.name, root.stem, runninghub_ids.get(root.resolve())),
+            )
     return list(found.values())
 
 
@@ -52,6 +87,8 @@ def load_json(source: Source) -> tuple[Any, list[Diagnostic]]:
     def fail(code: str, message: str, hint: str) -> tuple[Any, list[Diagnostic]]:
         return None, [Diagnostic("error", code, message, source.display, hint=hint)]
 
+    if source.path is None:
+        return _fetch_runninghub(source)
     try:
         raw = source.path.read_bytes()
     except OSError as error:
@@ -93,3 +130,29 @@ def load_json(source: Source) -> tuple[Any, list[Diagnostic]]:
             "dev mode in the settings, then 'Save (API Format)') and build that file",
         )
     return data, []
+
+
+def _fetch_runninghub(source: Source) -> tuple[Any, list[Diagnostic]]:
+    """Fetch a workflow's API format from RunningHub (key from RUNNINGHUB_API_KEY)."""
+    import asyncio
+
+    from comfygen_runtime import ComfygenError, RunningHub
+
+    assert source.runninghub_id is not None
+
+    async def fetch() -> dict[str, Any]:
+        async with RunningHub() as hub:
+            return await hub.workflow_json(str(source.runninghub_id))
+
+    try:
+        return asyncio.run(fetch()), []
+    except (ComfygenError, ValueError) as error:
+        return None, [
+            Diagnostic(
+                "error",
+                "runninghub",
+                f"cannot fetch the workflow from RunningHub: {error}",
+                source.display,
+                hint="set RUNNINGHUB_API_KEY (and RUNNINGHUB_BASE_URL for .cn) and check the id",
+            )
+        ]

@@ -14,12 +14,44 @@ from rich.text import Text
 from . import _write
 from ._build import Build, build
 from ._diagnostics import BuildError, Diagnostic
+from ._project import ProjectConfigError, load_runninghub_ids
+from ._sources import parse_runninghub_source
 
-_SOURCES = click.argument(
-    "sources",
-    nargs=-1,
-    required=True,
-    type=click.Path(exists=True, path_type=Path),
+
+def _check_sources(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    for value in values:
+        if parse_runninghub_source(value) is None and not Path(value).exists():
+            raise click.BadParameter(
+                f"{value!r} is neither an existing file or directory nor rh:<workflow id>",
+                context,
+                parameter,
+            )
+    return values
+
+
+def _parse_ids(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> dict[Path, str]:
+    ids: dict[Path, str] = {}
+    for value in values:
+        path, sep, workflow_id = value.rpartition("=")
+        if not sep or not path or not workflow_id.isdigit():
+            raise click.BadParameter(f"expected FILE=ID, got {value!r}", context, parameter)
+        ids[Path(path).resolve()] = workflow_id
+    return ids
+
+
+_SOURCES = click.argument("sources", nargs=-1, required=True, callback=_check_sources)
+_RUNNINGHUB_IDS = click.option(
+    "--runninghub-id",
+    "runninghub_ids",
+    multiple=True,
+    metavar="FILE=ID",
+    callback=_parse_ids,
+    help="Attach a RunningHub workflow id to a local workflow file (repeatable); "
+    "also read from [tool.comfygen.runninghub] in pyproject.toml.",
 )
 _OUT = click.option(
     "-o",
@@ -36,9 +68,15 @@ def _report(diagnostics: Iterable[Diagnostic]) -> None:
         click.echo(str(diagnostic), err=True)
 
 
-def _compile(sources: tuple[Path, ...], *, verify: bool = True) -> Build:
+def _compile(
+    sources: tuple[str, ...], runninghub_ids: dict[Path, str], *, verify: bool = True
+) -> Build:
     try:
-        result = build(list(sources), verify=verify)
+        attached = {**load_runninghub_ids(Path.cwd()), **runninghub_ids}
+        result = build(list(sources), verify=verify, runninghub_ids=attached)
+    except ProjectConfigError as error:
+        click.echo(f"comfygen: {error}", err=True)
+        sys.exit(1)
     except BuildError as error:
         _report(error.diagnostics)
         errors = sum(d.severity == "error" for d in error.diagnostics)
@@ -67,14 +105,16 @@ def main() -> None:
 @main.command("build")
 @_SOURCES
 @_OUT
-def build_command(sources: tuple[Path, ...], out_dir: Path) -> None:
+@_RUNNINGHUB_IDS
+def build_command(sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[Path, str]) -> None:
     """Generate one module per workflow in SOURCES (files or directories) into OUT.
 
-    Directories are searched recursively for *.json. Nothing is written unless every
+    Directories are searched recursively for *.json; rh:ID (or rh:ID=name) fetches a
+    RunningHub workflow (key from RUNNINGHUB_API_KEY). Nothing is written unless every
     workflow compiles; modules generated earlier from workflows that are gone are removed.
     Exit status: 0 built, 1 errors in a workflow, 2 bad usage.
     """
-    result = _compile(sources)
+    result = _compile(sources, runninghub_ids)
     build_plan = _write.plan(out_dir, list(result.files))
     if build_plan.conflicts:
         for path in build_plan.conflicts:
@@ -95,9 +135,10 @@ def build_command(sources: tuple[Path, ...], out_dir: Path) -> None:
 @main.command("check")
 @_SOURCES
 @_OUT
-def check_command(sources: tuple[Path, ...], out_dir: Path) -> None:
+@_RUNNINGHUB_IDS
+def check_command(sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[Path, str]) -> None:
     """Exit 1 with a unified diff if OUT is not what `build` would write (for CI)."""
-    result = _compile(sources, verify=False)
+    result = _compile(sources, runninghub_ids, verify=False)
     build_plan = _write.plan(out_dir, list(result.files))
     if build_plan.write or build_plan.remove or build_plan.conflicts:
         click.echo(_write.diff(out_dir, build_plan), nl=False)
@@ -114,9 +155,10 @@ def check_command(sources: tuple[Path, ...], out_dir: Path) -> None:
 
 @main.command("inspect")
 @_SOURCES
-def inspect_command(sources: tuple[Path, ...]) -> None:
+@_RUNNINGHUB_IDS
+def inspect_command(sources: tuple[str, ...], runninghub_ids: dict[Path, str]) -> None:
     """Show each workflow's parameters and outputs as tables."""
-    result = _compile(sources)
+    result = _compile(sources, runninghub_ids)
     console = Console(highlight=False)
     for ir in result.workflows:
         table = Table(title=Text(f"{ir.function}  ({ir.source})"), title_justify="left")
