@@ -48,7 +48,7 @@ def test_installed_wheel_builds_examples(tmp_path: Path) -> None:
             "-o",
             str(out),
         ],
-        cwd=tmp_path,
+        cwd=ROOT,  # from the repository, so its [tool.comfygen] settings apply as in CI
         capture_output=True,
         text=True,
         env=env,

@@ -96,6 +96,7 @@ _SPEC: Final = _rt.WorkflowSpec(
             node_ids=("3",),
         ),
     ),
+    runninghub_id="1987654322",
 )
 
 
