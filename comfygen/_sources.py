@@ -46,7 +46,8 @@ def find_sources(roots: list[str | Path], runninghub_ids: dict[Path, str]) -> li
         if remote is not None:
             workflow_id, name = remote
             stem = name or f"runninghub_{workflow_id}"
-            found.setdefault(str(root), Source(None, str(root), stem, workflow_id))
+            display = RUNNINGHUB_PREFIX + workflow_id
+            found.setdefault(display, Source(None, display, stem, workflow_id))
             continue
         root = Path(root)
         if root.is_dir():

@@ -79,7 +79,7 @@ async def comfyui(comfyui_url: str) -> Any:
 
 
 @pytest.fixture
-def make_module(tmp_path: Path) -> Callable[[dict[str, Any], str], Any]:
+def make_module(tmp_path: Path) -> Callable[..., Any]:
     """Compile a workflow dict with comfygen and import the generated module."""
     import importlib
     import sys
@@ -88,14 +88,15 @@ def make_module(tmp_path: Path) -> Callable[[dict[str, Any], str], Any]:
 
     counter = iter(range(10**6))
 
-    def make(graph: dict[str, Any], name: str = "wf") -> Any:
+    def make(graph: dict[str, Any], name: str = "wf", runninghub_id: str | None = None) -> Any:
         package = f"genmod_{tmp_path.name}_{next(counter)}".replace("-", "_")
         source = tmp_path / package / "src"
         source.mkdir(parents=True)
         (source / f"{name}.json").write_text(json.dumps(graph), encoding="utf-8")
         out = tmp_path / package / package
         out.mkdir()
-        for file in build([source]).files:
+        ids = {source / f"{name}.json": runninghub_id} if runninghub_id else None
+        for file in build([source], runninghub_ids=ids).files:
             (out / file.path).write_text(file.text, encoding="utf-8")
         sys.path.insert(0, str(tmp_path / package))
         try:

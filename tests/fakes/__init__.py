@@ -9,11 +9,17 @@
         ...
 
 or, without pytest fixtures, `async with running_fake_comfyui() as fake: ...`.
+
+A fake with model files installed accepts workflows that load them:
+`FakeComfyUI(models=models_used_by(graph))`, or `models={"checkpoints": ["x.safetensors"]}`.
 """
 
 from __future__ import annotations
 
+from ._models import models_used_by
 from .comfyui import FakeComfyUI, running_fake_comfyui
 from .fixtures import fake_comfyui
+from .runninghub import FakeRunningHub, Scenario
 
-__all__ = ["FakeComfyUI", "fake_comfyui", "running_fake_comfyui"]
+__all__ = ["FakeComfyUI", "fake_comfyui", "models_used_by", "running_fake_comfyui"]
+__all__ += ["FakeRunningHub", "Scenario"]

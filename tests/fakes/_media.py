@@ -8,6 +8,7 @@ container header with no media track.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -120,6 +121,16 @@ def _utf8_number(n: int) -> bytes:
     return bytes((lead, *reversed(out)))
 
 
+def _silence_md5(size: int) -> bytes:
+    """The MD5 of `size` bytes of zero samples (what STREAMINFO signs)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    chunk = bytes(min(size, 1 << 20))
+    while size > 0:
+        digest.update(chunk[:size])
+        size -= len(chunk)
+    return digest.digest()
+
+
 def encode_flac(sample_rate: int, channels: int, samples: int) -> bytes:
     """A real 16-bit FLAC stream of `samples` samples of silence per channel.
 
@@ -131,7 +142,7 @@ def encode_flac(sample_rate: int, channels: int, samples: int) -> bytes:
     streaminfo += struct.pack(
         ">Q", (sample_rate << 44) | ((channels - 1) << 41) | (15 << 36) | samples
     )
-    streaminfo += bytes(16)  # MD5 of the audio: 0 means not computed
+    streaminfo += _silence_md5(channels * samples * 2)
     out = bytearray(b"fLaC")
     out += bytes((0x80,)) + len(streaminfo).to_bytes(3, "big") + streaminfo
     rate_code = _FLAC_RATE_CODES.get(sample_rate, 0)

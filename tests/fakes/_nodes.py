@@ -13,11 +13,22 @@ import os
 import random
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ._graph import NodeDef
 from ._images import RGB, Image, Mask, encode_png, placeholder_webp, probe_png
+from ._media import (
+    AUDIO_CHANNELS,
+    AUDIO_DOWNSCALE,
+    AUDIO_SAMPLE_RATE,
+    Audio,
+    Latent,
+    Video,
+    encode_flac,
+    placeholder_video,
+)
 
 NodeResult = tuple[tuple[Any, ...], dict[str, Any] | None]
 
@@ -118,7 +129,7 @@ def save_path(base: Path, filename_prefix: str) -> tuple[Path, str, int, str]:
         for existing in os.listdir(full_output_folder):
             prefix = existing[: prefix_len + 1]
             try:
-                digits = int(existing[prefix_len + 1 :].split("_")[0])
+                digits = int(existing[prefix_len + 1 :].split(".")[0].split("_")[0])
             except ValueError:
                 digits = 0
             if prefix[:-1] == filename and prefix[-1:] == "_":
@@ -357,6 +368,236 @@ async def color_transfer(host: NodeHost, i: dict[str, Any]) -> NodeResult:
     return (target.with_colors(tuple(out)),), None
 
 
+# -- latents and sampling ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sigmas:
+    """A SIGMAS value: the number of sampling steps it makes (len(sigmas) - 1)."""
+
+    steps: int
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A NOISE value: RandomNoise's seed, None for DisableNoise."""
+
+    seed: int | None
+
+
+def _latent(value: Any) -> Latent:
+    if not isinstance(value, Latent):
+        raise NodeError("KeyError", "'samples'")
+    return value
+
+
+def _pixels(size: int) -> int:
+    """A size after the VAE's 8x downscale and back (latents are size // 8)."""
+    return max(size // 8, 1) * 8
+
+
+async def empty_latent_image(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    colors: tuple[RGB, ...] = ((0, 0, 0),) * int(i["batch_size"])
+    width, height = _pixels(int(i["width"])), _pixels(int(i["height"]))
+    return (Latent("image", colors, width, height),), None
+
+
+async def empty_hunyuan_latent_video(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    # The latent holds ((length - 1) // 4) + 1 frames, decoded 4 to 1 after the first.
+    length = int(i["length"])
+    colors: tuple[RGB, ...] = ((0, 0, 0),) * int(i.get("batch_size", 1))
+    width, height = _pixels(int(i["width"])), _pixels(int(i["height"]))
+    frames = ((length - 1) // 4) * 4 + 1
+    return (Latent("video", colors, width, height, frames=frames),), None
+
+
+async def empty_latent_audio(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    length = round((float(i["seconds"]) * AUDIO_SAMPLE_RATE / AUDIO_DOWNSCALE) / 2) * 2
+    colors: tuple[RGB, ...] = ((0, 0, 0),) * int(i["batch_size"])
+    return (Latent("audio", colors, samples=length * AUDIO_DOWNSCALE),), None
+
+
+async def vae_encode(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    # VAE.encode crops the pixels to a multiple of the VAE's downscale (8).
+    image = _image(i["pixels"])
+    latent = Latent("image", image.colors, _pixels(image.width), _pixels(image.height))
+    return (latent,), None
+
+
+async def vae_decode(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    latent = _latent(i["samples"])
+    colors = tuple(rgb for rgb in latent.colors for _ in range(latent.frames))
+    return (Image(latent.width or 64, latent.height or 64, colors),), None
+
+
+async def vae_decode_audio(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    latent = _latent(i["samples"])
+    samples = latent.samples if latent.kind == "audio" else AUDIO_DOWNSCALE
+    return (Audio(AUDIO_SAMPLE_RATE, AUDIO_CHANNELS, samples, latent.batch),), None
+
+
+async def conditioning_stable_audio(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    return (i["positive"], i["negative"]), None
+
+
+async def random_noise(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    return (Noise(int(i["noise_seed"])),), None
+
+
+async def disable_noise(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    return (Noise(None),), None
+
+
+def _seed_color(seed: int, index: int) -> RGB:
+    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=3).digest()
+    return (digest[0], digest[1], digest[2])
+
+
+def _mix(a: RGB, b: RGB, t: float) -> RGB:
+    return (
+        round(a[0] + (b[0] - a[0]) * t),
+        round(a[1] + (b[1] - a[1]) * t),
+        round(a[2] + (b[2] - a[2]) * t),
+    )
+
+
+# extra_data["preview_method"] values that turn sampler previews on (the server's default,
+# `--preview-method none`, sends none).
+PREVIEW_METHODS = frozenset({"auto", "latent2rgb", "taesd"})
+
+
+async def _sample(
+    host: NodeHost, latent: Latent, total: int, seed: int | None, strength: float
+) -> Latent:
+    """Denoise `latent` in `total` steps spread over `node_delay`, reporting every step as
+    the sampler's progress bar does (value 1..total, max total). Each batch item becomes a
+    colour drawn from the seed, mixed with the input's by `strength` (the denoise); without
+    noise (seed None: add_noise disabled, a second pass) the input's colours stay."""
+    strength = max(0.0, min(1.0, strength))
+    targets = tuple(
+        rgb if seed is None else _mix(rgb, _seed_color(seed, index), strength)
+        for index, rgb in enumerate(latent.colors)
+    )
+    if total <= 0:
+        await host.work(host.node_delay)
+        return latent
+    previews = str(host.extra_data.get("preview_method", "")).lower() in PREVIEW_METHODS
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    per_step = host.node_delay / total
+    for step in range(1, total + 1):
+        await host.work(started + step * per_step - loop.time())
+        preview = None
+        if previews and latent.kind != "audio" and latent.colors:
+            color = _mix(latent.colors[0], targets[0], step / total)
+            preview = Image(max(latent.width // 8, 1), max(latent.height // 8, 1), (color,))
+        await host.progress(step, total, preview)
+    return latent.with_colors(targets)
+
+
+async def ksampler(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    latent = _latent(i["latent_image"])
+    denoise = float(i.get("denoise", 1.0))
+    total = int(i["steps"]) if denoise > 0 else 0
+    return (await _sample(host, latent, total, int(i["seed"]), denoise),), None
+
+
+async def ksampler_advanced(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    latent = _latent(i["latent_image"])
+    steps, start = int(i["steps"]), int(i.get("start_at_step", 0))
+    last = min(int(i.get("end_at_step", 10000)), steps)
+    total = last - start if start < last else 0
+    seed = None if i.get("add_noise") == "disable" else int(i["noise_seed"])
+    return (await _sample(host, latent, total, seed, total / steps if steps else 0.0),), None
+
+
+async def sampler_custom(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    latent = _latent(i["latent_image"])
+    sigmas = i.get("sigmas")
+    total = sigmas.steps if isinstance(sigmas, Sigmas) else 0
+    if "noise" in i:  # SamplerCustomAdvanced
+        noise = i["noise"]
+        seed = noise.seed if isinstance(noise, Noise) else 0
+    else:
+        seed = int(i["noise_seed"]) if i.get("add_noise", True) else None
+    out = await _sample(host, latent, total, seed, 1.0)
+    return (out, out), None
+
+
+# -- video and audio ------------------------------------------------------------------------
+
+
+async def create_video(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    images = _image(i["images"])
+    audio = i.get("audio")
+    video = Video(
+        images.width,
+        images.height,
+        images.batch,
+        float(i["fps"]),
+        audio if isinstance(audio, Audio) else None,
+    )
+    return (video,), None
+
+
+VIDEO_CONTAINERS = {"auto": "mp4", "mp4": "mp4", "mkv": "mkv", "webm": "webm"}
+
+
+async def save_video(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    video = i["video"]
+    if not isinstance(video, Video):
+        raise NodeError(
+            "AttributeError", f"'{type(video).__name__}' object has no attribute 'get_dimensions'"
+        )
+    container = i.get("format", "auto")
+    if isinstance(container, dict):
+        container = container.get("format", "auto")
+    extension = VIDEO_CONTAINERS.get(str(container))
+    if extension is None:
+        raise NodeError("ValueError", f"'{container}' is not a valid VideoContainer")
+    folder, filename, counter, subfolder = save_path(
+        host.directory("output"), str(i["filename_prefix"])
+    )
+    name = f"{filename}_{counter:05}_.{extension}"
+    (folder / name).write_bytes(placeholder_video(video, extension))
+    ui = {
+        "images": [{"filename": name, "subfolder": subfolder, "type": "output"}],
+        "animated": [True],
+    }
+    return (video,), ui
+
+
+def _save_audio(host: NodeHost, audio: Any, filename_prefix: str, kind: str) -> dict[str, Any]:
+    """AudioSaveHelper.save_audio as FLAC: one file per batch item, `<name>_<counter>.flac`."""
+    if not isinstance(audio, Audio):
+        raise NodeError("TypeError", f"'{type(audio).__name__}' object is not subscriptable")
+    folder, filename, counter, subfolder = save_path(host.directory(kind), filename_prefix)
+    results: list[dict[str, Any]] = []
+    flac = encode_flac(audio.sample_rate, audio.channels, audio.samples)
+    for batch_number in range(audio.batch):
+        name = f"{filename.replace('%batch_num%', str(batch_number))}_{counter:05}.flac"
+        (folder / name).write_bytes(flac)
+        results.append({"filename": name, "subfolder": subfolder, "type": kind})
+        counter += 1
+    return {"audio": results}
+
+
+async def save_audio(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    audio = i["audio"]
+    if audio is None:
+        raise NodeError(
+            "ValueError",
+            "SaveAudio: input audio is None (source video may have no audio track).",
+        )
+    return (audio,), _save_audio(host, audio, str(i["filename_prefix"]), "output")
+
+
+async def preview_audio(host: NodeHost, i: dict[str, Any]) -> NodeResult:
+    # A new random name at every run (PreviewAudio's alphabet has the 'w').
+    suffix = "".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(5))
+    return (), _save_audio(host, i["audio"], "ComfyUI_temp_" + suffix, "temp")
+
+
 NodeFn = Callable[[NodeHost, dict[str, Any]], Awaitable[NodeResult]]
 
 IMPLEMENTED: dict[str, NodeFn] = {
@@ -377,10 +618,31 @@ IMPLEMENTED: dict[str, NodeFn] = {
     "PreviewAny": preview_any,
     "SaveText": save_text,
     "ColorTransfer": color_transfer,
+    "EmptyLatentImage": empty_latent_image,
+    "EmptySD3LatentImage": empty_latent_image,
+    "EmptyHunyuanLatentVideo": empty_hunyuan_latent_video,
+    "EmptyLatentAudio": empty_latent_audio,
+    "VAEEncode": vae_encode,
+    "VAEDecode": vae_decode,
+    "VAEDecodeTiled": vae_decode,
+    "VAEDecodeAudio": vae_decode_audio,
+    "ConditioningStableAudio": conditioning_stable_audio,
+    "RandomNoise": random_noise,
+    "DisableNoise": disable_noise,
+    "KSampler": ksampler,
+    "KSamplerAdvanced": ksampler_advanced,
+    "SamplerCustom": sampler_custom,
+    "SamplerCustomAdvanced": sampler_custom,
+    "CreateVideo": create_video,
+    "SaveVideo": save_video,
+    "SaveAudio": save_audio,
+    "PreviewAudio": preview_audio,
 }
 
 # Nodes that spread `node_delay` over their own progress steps instead of sleeping up front.
-SELF_TIMED = frozenset({"ColorTransfer"})
+SELF_TIMED = frozenset(
+    {"ColorTransfer", "KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"}
+)
 
 
 def _default(kind: Any) -> Any:
@@ -396,12 +658,19 @@ def _default(kind: Any) -> Any:
         return ""
     if kind == "BOOLEAN":
         return False
+    if kind == "LATENT":
+        return Latent("image", ((0, 0, 0),), 64, 64)
+    if kind == "AUDIO":
+        return Audio(AUDIO_SAMPLE_RATE, AUDIO_CHANNELS, AUDIO_SAMPLE_RATE)
+    if kind == "VIDEO":
+        return Video(64, 64, 1, 24.0)
     return {"fake_comfyui_value": kind}
 
 
 async def run_node(host: NodeHost, node_def: NodeDef, inputs: dict[str, Any]) -> NodeResult:
     """Execute one node: the implemented classes for real, any other known class as a
-    pass-through (each output is the first input of the same type, else a default value)."""
+    pass-through (each output is the first input of the same type, else a default value of
+    that type: a 64x64 black IMAGE or LATENT, a second of silent AUDIO, ...)."""
     if node_def.name not in SELF_TIMED:
         await host.work(host.node_delay)
     impl = IMPLEMENTED.get(node_def.name)
@@ -409,6 +678,11 @@ async def run_node(host: NodeHost, node_def: NodeDef, inputs: dict[str, Any]) ->
         return await impl(host, inputs)
     outputs: list[Any] = []
     for kind in node_def.return_types:
+        if kind == "SIGMAS" and "steps" in inputs:
+            # A scheduler: steps + 1 sigmas (none when denoise <= 0), so `steps` steps.
+            steps = int(inputs["steps"]) if float(inputs.get("denoise", 1.0)) > 0 else 0
+            outputs.append(Sigmas(steps))
+            continue
         value = _default(kind)
         for name, given in inputs.items():
             if node_def.input_info(name)[0] == kind:

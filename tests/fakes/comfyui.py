@@ -27,7 +27,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +49,7 @@ from ._graph import (
     validate_prompt,
 )
 from ._images import TINY_WEBP, Image, Mask, encode_png, probe_png, tensor_repr
+from ._models import Models
 from ._nodes import (
     NodeError,
     annotated_filepath,
@@ -347,10 +348,27 @@ class FakeComfyUI:
     `drop_ws_after_frames`, `fail_next_post_prompt_after_accept`, `fail_next_requests`,
     `send_previews`, `history_write_delay`; and `delete_from_queue`, `hold`/`release`,
     `restart`.
+
+    Model files: `models` maps a model folder as ComfyUI names it ("checkpoints", "vae",
+    "text_encoders" or its legacy "clip", "diffusion_models" or "unet", "loras", ...) to the
+    file names installed there. The model-file combos (CheckpointLoaderSimple.ckpt_name,
+    VAELoader.vae_name, CLIPLoader.clip_name, UNETLoader.unet_name, ...) then list them, in
+    validation, GET /object_info and GET /models/{folder}, as the real server would. None
+    (the default) is the recorded server: no model files at all. Settable at any time, like
+    files appearing in the server's models directory.
     """
 
-    def __init__(self, *, api_prefix_only: bool = False) -> None:
+    # GET /object_info as sent, for the input images it lists.
+    _object_info_text: tuple[tuple[str, ...], str] | None
+
+    def __init__(
+        self,
+        *,
+        api_prefix_only: bool = False,
+        models: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.api_prefix_only = api_prefix_only
+        self.models = models
         self.base_url = ""
         self.port = 0
         # observation
@@ -381,6 +399,17 @@ class FakeComfyUI:
         self._queue = _PromptQueue(self)
         self._reset_process()
 
+    @property
+    def models(self) -> dict[str, tuple[str, ...]]:
+        """The installed model files, by folder (legacy folder names merged)."""
+        return dict(self._models.files)
+
+    @models.setter
+    def models(self, value: Mapping[str, Sequence[str]] | None) -> None:
+        self._models = Models(value)
+        self._node_defs = self._models.node_defs()
+        self._object_info_text = None
+
     def _reset_process(self) -> None:
         """The state a real server loses when its process restarts."""
         self.number = 0
@@ -392,7 +421,7 @@ class FakeComfyUI:
         self._objects: dict[tuple[str, str], str] = {}
         self._messages: asyncio.Queue[tuple[str | int, Any, str | None]] = asyncio.Queue()
         self._status_messages: list[list[Any]] = []
-        self._object_info_text: tuple[tuple[str, ...], str] | None = None
+        self._object_info_text = None
         self.worker_alive = True
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -899,7 +928,7 @@ class FakeComfyUI:
         both("GET", "/object_info/{node_class}", self._object_info_one)
         both("GET", "/system_stats", self._constant(_data.SYSTEM_STATS))
         both("GET", "/features", self._constant(_data.FEATURES))
-        both("GET", "/embeddings", self._constant([]))
+        both("GET", "/embeddings", self._embeddings)
         both("GET", "/models", self._constant(_data.MODEL_FOLDERS))
         both("GET", "/models/{folder}", self._models_folder)
         both("GET", "/extensions", self._constant(_data.EXTENSIONS))
@@ -965,9 +994,13 @@ class FakeComfyUI:
         return web.Response(status=404)
 
     async def _models_folder(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["folder"] not in _data.MODEL_FOLDERS:
+        folder = request.match_info["folder"]
+        if folder not in _data.MODEL_FOLDERS:
             return web.Response(status=404)
-        return web.json_response([])
+        return web.json_response(self._models.listing(folder))
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._models.embeddings())
 
     # websocket
 
@@ -1068,7 +1101,7 @@ class FakeComfyUI:
                 },
             )
         }
-        valid = validate_prompt(prompt, partial, validators)
+        valid = validate_prompt(prompt, partial, validators, self._node_defs)
         extra_data: Any = json_data.get("extra_data", {})
         if "client_id" in json_data:
             extra_data["client_id"] = json_data["client_id"]
@@ -1441,7 +1474,7 @@ class FakeComfyUI:
         return sorted(f for f in files if (mimetypes.guess_type(f)[0] or "").startswith("image/"))
 
     def _live_object_info(self) -> dict[str, Any]:
-        info = dict(object_info())
+        info = self._models.object_info() if self._models else dict(object_info())
         images = self._input_images()
         for name in ("LoadImage", "LoadImageMask"):
             if name in info:
@@ -1512,9 +1545,14 @@ def _outputs_summary(outputs: dict[str, Any]) -> tuple[int, dict[str, Any] | Non
 
 
 @contextlib.asynccontextmanager
-async def running_fake_comfyui(*, api_prefix_only: bool = False) -> AsyncIterator[FakeComfyUI]:
-    """`async with running_fake_comfyui() as fake:` a started fake, stopped on exit."""
-    fake = FakeComfyUI(api_prefix_only=api_prefix_only)
+async def running_fake_comfyui(
+    *,
+    api_prefix_only: bool = False,
+    models: Mapping[str, Sequence[str]] | None = None,
+) -> AsyncIterator[FakeComfyUI]:
+    """`async with running_fake_comfyui() as fake:` a started fake, stopped on exit.
+    `models`: the model files it has installed, as for `FakeComfyUI`."""
+    fake = FakeComfyUI(api_prefix_only=api_prefix_only, models=models)
     await fake.start()
     try:
         yield fake
