@@ -37,7 +37,7 @@ _ANNOTATIONS = {
     "bool": "bool",
     "media": "MediaInput",
 }
-_OUTPUT_CLASSES = {
+OUTPUT_CLASSES = {
     "image": "Image",
     "video": "Video",
     "audio": "Audio",
@@ -166,7 +166,7 @@ def _output_view(output: OutputIR) -> dict[str, Any]:
         "node_ids_inline": inline
         if len(node_ids) == 1 and _fits(12 + _display_width(f"node_ids={inline},"))
         else None,
-        "annotation": f"list[{_OUTPUT_CLASSES[output.kind]}]",
+        "annotation": f"list[{OUTPUT_CLASSES[output.kind]}]",
         "description": _s(f"{_KIND_WORDS[output.kind].capitalize()} from node {nodes}."),
     }
 
@@ -201,7 +201,7 @@ def _function_doc(ir: WorkflowIR) -> list[str]:
 
 def render_module(ir: WorkflowIR) -> str:
     """Render one workflow module (`syntax_gate` checks it before anything is written)."""
-    kinds = sorted({_OUTPUT_CLASSES[o.kind] for o in ir.outputs})
+    kinds = sorted({OUTPUT_CLASSES[o.kind] for o in ir.outputs})
     imports = ["Backend", "EventHandler", *kinds]
     if any(p.type == "media" for p in ir.params):
         imports.append("MediaInput")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ._events import EventHandler
+from ._outputs import File
 from ._result import WorkflowResult
 from ._spec import WorkflowSpec
 
@@ -26,4 +27,8 @@ class Backend(Protocol):
         timeout: float | None = None,
     ) -> ResultT:
         """Run `spec` with parameter `values` and return an instance of `result_type`."""
+        ...
+
+    def file_ref(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
+        """A reference to an output file described by one of this backend's raw records."""
         ...

@@ -54,6 +54,7 @@ from ._failures import execution_error, validation_error
 from ._media import Upload, is_url, read_local, upload_for, url_suffix
 from ._outputs import File, map_outputs
 from ._result import WorkflowResult
+from ._seeds import randomize_zero_seeds
 from ._spec import WorkflowSpec
 
 logger = logging.getLogger("comfygen_runtime")
@@ -99,6 +100,7 @@ class ComfyUI:
         max_poll_interval: float = 1.0,
         liveness_interval: float = 10.0,
         max_connections: int = 16,
+        randomize_seeds: bool = False,
     ) -> None:
         self._config = ComfyUIConfig.resolve(base_url, api_key, cookies, headers)
         self._prefix = "/api" if api_prefix else ""
@@ -109,6 +111,7 @@ class ComfyUI:
         # A ComfyUI server handles requests one at a time; a small pool is faster (httpcore
         # scans its pool for every queued request) and plenty for parallel transfers.
         self._max_connections = max_connections
+        self._randomize_seeds = randomize_seeds
         self.client_id = uuid.uuid4().hex
         self.sockets_opened = 0
         self._http: httpx.AsyncClient | None = None
@@ -519,6 +522,7 @@ class ComfyUI:
     ) -> ResultT:
         await self._resolve_media(spec, values)
         graph = apply_params(spec, values)
+        seeds = randomize_zero_seeds(graph) if self._randomize_seeds else {}
         job = _Job(prompt_id)
         self._jobs[prompt_id] = job
         submitting = settled = False
@@ -535,7 +539,7 @@ class ComfyUI:
                 settled = True
                 raise
             settled = True
-            return self._result(spec, result_type, prompt_id, record)
+            return self._result(spec, result_type, prompt_id, record, seeds)
         except BaseException:
             # Cancelled, timed out, or a callback raised: the job must not run on unseen.
             if submitting and not settled:
@@ -670,6 +674,7 @@ class ComfyUI:
         result_type: type[ResultT],
         prompt_id: str,
         record: dict[str, Any],
+        seeds: dict[str, int],
     ) -> ResultT:
         status = record.get("status") or {}
         for name, data in status.get("messages") or []:
@@ -678,7 +683,7 @@ class ComfyUI:
             if name == "execution_interrupted":
                 raise JobInterruptedError(prompt_id, data.get("node_id"))
         outputs = record.get("outputs") or {}
-        fields = map_outputs(spec, outputs, self._make_file)
+        fields = map_outputs(spec, outputs, self.file_ref)
         stamps = {
             name: data.get("timestamp")
             for name, data in status.get("messages") or []
@@ -687,10 +692,17 @@ class ComfyUI:
         start, end = stamps.get("execution_start"), stamps.get("execution_success")
         duration = (end - start) / 1000 if isinstance(start, int) and isinstance(end, int) else None
         return result_type.model_validate(
-            {"prompt_id": prompt_id, "outputs": outputs, "duration": duration, **fields}
+            {
+                "prompt_id": prompt_id,
+                "outputs": outputs,
+                "duration": duration,
+                "seeds": seeds,
+                **fields,
+            }
         )
 
-    def _make_file(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
+    def file_ref(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
+        """A reference to an output file described by a raw output record."""
         ref = cls(
             node_id=node_id,
             filename=str(record.get("filename", "")),

@@ -23,6 +23,10 @@ class WorkflowResult(BaseModel):
     duration: float | None = Field(
         default=None, description="Seconds the backend reports the job ran, if it does."
     )
+    seeds: dict[str, int] = Field(
+        default_factory=dict,
+        description="Seeds picked at random for seed inputs that were 0 (node id -> seed).",
+    )
     usage: dict[str, Any] = Field(
         default_factory=dict,
         description="Cost figures the backend reports (RunningHub: coins, money, time).",

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ._apply import apply_params
 from ._config import RunningHubConfig, redact_url
 from ._errors import (
     AuthenticationError,
@@ -48,6 +49,7 @@ from ._failures import execution_error, validation_error
 from ._media import Upload, is_url, read_local, upload_for
 from ._outputs import File, map_outputs
 from ._result import WorkflowResult
+from ._seeds import pick_seeds
 from ._spec import WorkflowSpec
 
 logger = logging.getLogger("comfygen_runtime")
@@ -95,6 +97,7 @@ class RunningHub:
         request_timeout: float = 30.0,
         busy_backoff: float = 5.0,
         max_poll_interval: float = 5.0,
+        randomize_seeds: bool = False,
     ) -> None:
         self._config = RunningHubConfig.resolve(
             api_key, base_url, timeout, retry_count, instance_type
@@ -103,6 +106,7 @@ class RunningHub:
         self._request_timeout = request_timeout
         self._busy_backoff = busy_backoff
         self._max_poll_interval = max_poll_interval
+        self._randomize_seeds = randomize_seeds
         self._http: httpx.AsyncClient | None = None
         self._uploads: dict[str, asyncio.Future[str]] = {}
 
@@ -341,10 +345,16 @@ class RunningHub:
         task: dict[str, str],
     ) -> ResultT:
         await self._resolve_media(spec, values)
-        body: dict[str, Any] = {
-            "workflowId": spec.runninghub_id,
-            "nodeInfoList": _node_info(spec, values),
-        }
+        node_info = _node_info(spec, values)
+        seeds: dict[str, int] = {}
+        if self._randomize_seeds:
+            for (node_id, name), seed in pick_seeds(apply_params(spec, values)).items():
+                node_info = [
+                    e for e in node_info if (e["nodeId"], e["fieldName"]) != (node_id, name)
+                ]
+                node_info.append({"nodeId": node_id, "fieldName": name, "fieldValue": seed})
+                seeds[node_id] = seed
+        body: dict[str, Any] = {"workflowId": spec.runninghub_id, "nodeInfoList": node_info}
         if self._config.instance_type:
             body["instanceType"] = self._config.instance_type
         if self._webhook_url:
@@ -363,7 +373,7 @@ class RunningHub:
             await emit(Event("queued", task_id), on_event)
             outputs = await self._poll(task_id, on_event)
             settled = True
-            return await self._result(spec, result_type, task_id, outputs)
+            return await self._result(spec, result_type, task_id, outputs, seeds)
         except BaseException:
             if not settled:
                 await asyncio.shield(self.cancel(task_id))
@@ -398,6 +408,7 @@ class RunningHub:
         result_type: type[ResultT],
         task_id: str,
         items: list[dict[str, Any]],
+        seeds: dict[str, int],
     ) -> ResultT:
         records: dict[str, dict[str, Any]] = {}
         for item in items:
@@ -416,10 +427,10 @@ class RunningHub:
             duration: float | None = float(usage["taskCostTime"])
         except (KeyError, TypeError, ValueError):
             duration = None
-        fields = map_outputs(spec, records, self._make_file)
+        fields = map_outputs(spec, records, self.file_ref)
         return result_type.model_validate(
             {"prompt_id": task_id, "outputs": records, "duration": duration, "usage": usage,
-             **fields}
+             "seeds": seeds, **fields}
         )  # fmt: skip
 
     async def _read_text(self, url: str) -> str:
@@ -430,7 +441,8 @@ class RunningHub:
             )
         return reply.content.decode("utf-8", "replace")
 
-    def _make_file(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
+    def file_ref(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
+        """A reference to an output file described by a raw output record."""
         ref = cls(node_id=node_id, filename=str(record["filename"]), url=str(record["url"]))
         ref._source = self
         return ref

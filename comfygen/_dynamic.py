@@ -1,0 +1,378 @@
+"""The comfykit-compatible dynamic API: `await ComfyKit().execute("workflow.json", {...})`.
+
+For scripts and notebooks that want no build step. It runs the compiler's own load ->
+DSL -> IR stages at run time, turns the IR into the same `WorkflowSpec` a generated
+module embeds, and hands it to the same runtime call (`comfygen_runtime.run_workflow`):
+one path, two entry points. Failures come back as an `ExecuteResult` with `status` and
+`msg`, as in comfykit; the typed exception is kept in `ExecuteResult.error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import httpx
+import pydantic
+from comfygen_runtime import (
+    Audio,
+    Backend,
+    ComfygenError,
+    ComfyUI,
+    EventHandler,
+    File,
+    Image,
+    InputRef,
+    MediaInput,
+    Output,
+    OutputSpec,
+    ParamSpec,
+    RunningHub,
+    Text,
+    Video,
+    WorkflowResult,
+    WorkflowSpec,
+    WorkflowTimeoutError,
+    run_workflow,
+)
+from comfygen_runtime._outputs import node_items
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._analyze import analyze
+from ._diagnostics import Diagnostic
+from ._ir import ParamIR, WorkflowIR
+from ._names import Identifier, function_name
+from ._render import OUTPUT_CLASSES
+
+_PYTHON_TYPES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "media": MediaInput,
+}
+
+
+def spec_from_ir(ir: WorkflowIR) -> WorkflowSpec:
+    """The runtime spec of a workflow: exactly what its generated module embeds."""
+    return WorkflowSpec(
+        name=ir.function,
+        source=ir.source,
+        graph=ir.graph(),
+        params=tuple(
+            ParamSpec(
+                name=param.name,
+                key=param.key,
+                media=param.type == "media",
+                required=param.required,
+                targets=tuple(InputRef(t.node.node_id, t.input) for t in param.targets),
+            )
+            for param in ir.params
+        ),
+        outputs=tuple(
+            OutputSpec(
+                name=output.name,
+                key=output.key,
+                kind=output.kind,
+                node_ids=tuple(node.node_id for node in output.nodes),
+            )
+            for output in ir.outputs
+        ),
+        runninghub_id=ir.runninghub_id,
+    )
+
+
+def params_model(ir: WorkflowIR) -> type[BaseModel]:
+    """The params model a generated module would define, built at run time."""
+
+    def field(param: ParamIR) -> Any:
+        default = ... if param.required else param.default
+        return (_PYTHON_TYPES[param.type], Field(default, description=param.description))
+
+    return pydantic.create_model(
+        f"{ir.params_class}",
+        __config__=ConfigDict(extra="forbid", frozen=True),
+        **{param.name: field(param) for param in ir.params},
+    )
+
+
+def result_model(ir: WorkflowIR) -> type[WorkflowResult]:
+    """The result class a generated module would define, built at run time."""
+    classes: dict[str, type[Output]] = {
+        "Image": Image, "Video": Video, "Audio": Audio, "Text": Text, "Output": Output,
+    }  # fmt: skip
+    fields: dict[str, Any] = {
+        output.name: (list.__class_getitem__(classes[OUTPUT_CLASSES[output.kind]]), ...)
+        for output in ir.outputs
+    }
+    model: type[WorkflowResult] = pydantic.create_model(
+        f"{ir.result_class}", __base__=WorkflowResult, **fields
+    )
+    return model
+
+
+class ExecuteResult(BaseModel):
+    """comfykit's result, field for field.
+
+    `status` is "completed", "error" (the workflow could not run or failed) or "timeout",
+    the values comfykit returns (its README says "failed"; its code says "error"). Media
+    are URLs, grouped by output variable (`$output.name`) or else by node id. comfygen
+    adds `seeds` (random seeds picked for seed inputs that were 0), `result` (the typed
+    `WorkflowResult`) and `error` (the typed exception behind a failure).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    status: str = Field(description="Execution status")
+    prompt_id: str | None = Field(default=None, description="Prompt ID")
+    duration: float | None = Field(default=None, description="Execution duration (in seconds)")
+    images: list[str] = Field(default_factory=list, description="List of image URLs")
+    images_by_var: dict[str, list[str]] = Field(default_factory=dict)
+    audios: list[str] = Field(default_factory=list, description="List of audio URLs")
+    audios_by_var: dict[str, list[str]] = Field(default_factory=dict)
+    videos: list[str] = Field(default_factory=list, description="List of video URLs")
+    videos_by_var: dict[str, list[str]] = Field(default_factory=dict)
+    texts: list[str] = Field(default_factory=list, description="List of texts")
+    texts_by_var: dict[str, list[str]] = Field(default_factory=dict)
+    outputs: dict[str, Any] | None = Field(default=None, description="Raw outputs")
+    msg: str | None = Field(default=None, description="Message")
+    seeds: dict[str, int] = Field(default_factory=dict, description="Random seeds used")
+    result: WorkflowResult | None = Field(default=None, exclude=True, repr=False)
+    error: Exception | None = Field(default=None, exclude=True, repr=False)
+
+
+WorkflowSource = str | Path
+
+
+class ComfyKit:
+    """comfykit's `ComfyKit`, running on comfygen's runtime.
+
+    Configuration: arguments, then environment variables (`COMFYUI_BASE_URL`,
+    `COMFYUI_EXECUTOR_TYPE`, `COMFYUI_API_KEY`, `COMFYUI_COOKIES`, `RUNNINGHUB_BASE_URL`,
+    `RUNNINGHUB_API_KEY`, `RUNNINGHUB_TIMEOUT`, `RUNNINGHUB_RETRY_COUNT`,
+    `RUNNINGHUB_INSTANCE_TYPE`), then defaults. `executor_type` is accepted for
+    compatibility: both "http" and "websocket" follow jobs over the websocket (falling back
+    to polling), so both finish as soon as the job does.
+
+    `random_seed` (default True, as comfykit) replaces seed inputs of 0 with a random
+    63-bit seed; the seeds used are in `ExecuteResult.seeds`. `timeout` bounds each
+    `execute` (seconds; None waits as long as the job runs; RunningHub calls default to
+    `runninghub_timeout`).
+    """
+
+    def __init__(
+        self,
+        comfyui_url: str | None = None,
+        executor_type: Literal["http", "websocket"] | None = None,
+        api_key: str | None = None,
+        cookies: str | Mapping[str, str] | None = None,
+        runninghub_url: str | None = None,
+        runninghub_api_key: str | None = None,
+        runninghub_timeout: int | None = None,
+        runninghub_retry_count: int | None = None,
+        runninghub_instance_type: str | None = None,
+        *,
+        random_seed: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        executor = executor_type or os.environ.get("COMFYUI_EXECUTOR_TYPE") or "http"
+        if executor not in ("http", "websocket"):
+            raise ValueError(f"executor_type must be 'http' or 'websocket', got {executor!r}")
+        self.executor_type = executor
+        self._comfyui_settings: dict[str, Any] = {
+            "base_url": comfyui_url,
+            "api_key": api_key,
+            "cookies": cookies,
+        }
+        self._runninghub_settings: dict[str, Any] = {
+            "base_url": runninghub_url,
+            # comfykit also uses the ComfyUI key for RunningHub when no RunningHub key is set
+            "api_key": runninghub_api_key or os.environ.get("RUNNINGHUB_API_KEY") or api_key,
+            "timeout": runninghub_timeout,
+            "retry_count": runninghub_retry_count,
+            "instance_type": runninghub_instance_type,
+        }
+        self.random_seed = random_seed
+        self.timeout = timeout
+        self._comfyui: ComfyUI | None = None
+        self._runninghub: RunningHub | None = None
+
+    def __repr__(self) -> str:
+        return f"ComfyKit(executor_type={self.executor_type!r})"
+
+    async def __aenter__(self) -> ComfyKit:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the clients this kit opened."""
+        for client in (self._comfyui, self._runninghub):
+            if client is not None:
+                await client.close()
+        self._comfyui = self._runninghub = None
+
+    def comfyui(self) -> ComfyUI:
+        """The ComfyUI client this kit runs local workflows on."""
+        if self._comfyui is None:
+            self._comfyui = ComfyUI(**self._comfyui_settings, randomize_seeds=self.random_seed)
+        return self._comfyui
+
+    def runninghub(self) -> RunningHub:
+        """The RunningHub client this kit runs workflow ids on."""
+        if self._runninghub is None:
+            self._runninghub = RunningHub(
+                **self._runninghub_settings, randomize_seeds=self.random_seed
+            )
+        return self._runninghub
+
+    async def execute(
+        self,
+        workflow: WorkflowSource,
+        params: Mapping[str, Any] | None = None,
+        *,
+        on_event: EventHandler | None = None,
+    ) -> ExecuteResult:
+        """Run a workflow given as a file path, an http(s) URL or a RunningHub id."""
+        text = str(workflow)
+        try:
+            if isinstance(workflow, str) and re.fullmatch(r"\d+", workflow.strip()):
+                workflow_id = workflow.strip()
+                graph = await self.runninghub().workflow_json(workflow_id)
+                return await self._execute(graph, f"rh:{workflow_id}", params, on_event,
+                                           runninghub_id=workflow_id)  # fmt: skip
+            if isinstance(workflow, str) and re.match(r"https?://", workflow):
+                graph = await _download_json(workflow)
+                return await self._execute(graph, text, params, on_event)
+            path = Path(workflow)
+            if not path.is_file():
+                return _failure(ComfygenError(f"Workflow file does not exist: {text}"))
+            graph = await asyncio.to_thread(_read_json, path)
+            return await self._execute(graph, path.name, params, on_event)
+        except (ComfygenError, ValueError, OSError, httpx.HTTPError) as error:
+            return _failure(error)
+
+    async def execute_json(
+        self,
+        workflow_json: Mapping[str, Any],
+        params: Mapping[str, Any] | None = None,
+        *,
+        on_event: EventHandler | None = None,
+    ) -> ExecuteResult:
+        """Run an API-format workflow given as a dict."""
+        try:
+            return await self._execute(dict(workflow_json), "workflow.json", params, on_event)
+        except (ComfygenError, ValueError) as error:
+            return _failure(error)
+
+    async def _execute(
+        self,
+        graph: Any,
+        source: str,
+        params: Mapping[str, Any] | None,
+        on_event: EventHandler | None,
+        *,
+        runninghub_id: str | None = None,
+    ) -> ExecuteResult:
+        stem = PurePosixPath(source).stem or "workflow"
+        function = function_name(stem) or Identifier("workflow")
+        ir, diagnostics = analyze(graph, source=source, function=function,
+                                  runninghub_id=runninghub_id)  # fmt: skip
+        if ir is None:
+            return _failure(ComfygenError(_describe(diagnostics)))
+        values = _validated(ir, params or {})
+        backend: Backend = self.runninghub() if runninghub_id else self.comfyui()
+        try:
+            typed = await run_workflow(
+                spec_from_ir(ir),
+                values,
+                result_model(ir),
+                client=backend,
+                on_event=on_event,
+                timeout=self.timeout,
+            )
+        except WorkflowTimeoutError as error:
+            return _failure(error, status="timeout")
+        return _as_execute_result(ir, typed, backend)
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
+async def _download_json(url: str) -> Any:
+    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as http:
+        reply = await http.get(url)
+    if reply.status_code != 200:
+        raise ComfygenError(f"cannot download the workflow: HTTP {reply.status_code}")
+    return reply.json()
+
+
+def _describe(diagnostics: list[Diagnostic]) -> str:
+    return "\n".join(str(d) for d in diagnostics if d.severity == "error")
+
+
+def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
+    """Validate params given by DSL key (as comfykit) or by Python name."""
+    by_key = {param.key: param.name for param in ir.params}
+    renamed = {by_key.get(key, key): value for key, value in params.items()}
+    try:
+        return params_model(ir).model_validate(renamed)
+    except pydantic.ValidationError as error:
+        raise ComfygenError(f"invalid parameters for {ir.source}: {error}") from error
+
+
+def _failure(error: BaseException, *, status: str = "error") -> ExecuteResult:
+    return ExecuteResult(status=status, msg=str(error),
+                         error=error if isinstance(error, Exception) else None)  # fmt: skip
+
+
+def _as_execute_result(ir: WorkflowIR, typed: WorkflowResult, backend: Backend) -> ExecuteResult:
+    """comfykit's view of a typed result: media URLs and texts, grouped by variable."""
+    by_var: dict[str, dict[str, list[str]]] = {"image": {}, "video": {}, "audio": {}, "text": {}}
+    covered: set[str] = set()
+
+    def add(var: str, items: list[Output]) -> None:
+        for item in items:
+            if isinstance(item, Text):
+                by_var["text"].setdefault(var, []).append(item.text)
+            elif isinstance(item, File):
+                kind = {Video: "video", Audio: "audio"}.get(type(item), "image")
+                if type(item) is File:
+                    continue  # neither image, video nor audio: comfykit lists no such file
+                by_var[kind].setdefault(var, []).append(item.url)
+
+    for output in ir.outputs:
+        add(output.key, getattr(typed, output.name))
+        covered.update(node.node_id for node in output.nodes)
+    # comfykit lists every node's media, so do the nodes no field covers, by node id
+    for node_id, record in typed.outputs.items():
+        if node_id not in covered and isinstance(record, Mapping):
+            add(node_id, node_items("file", node_id, record, backend.file_ref))
+
+    def flat(groups: dict[str, list[str]]) -> list[str]:
+        return [item for values in groups.values() for item in values]
+
+    return ExecuteResult(
+        status="completed",
+        prompt_id=typed.prompt_id,
+        duration=typed.duration,
+        images=flat(by_var["image"]),
+        images_by_var=by_var["image"],
+        videos=flat(by_var["video"]),
+        videos_by_var=by_var["video"],
+        audios=flat(by_var["audio"]),
+        audios_by_var=by_var["audio"],
+        texts=flat(by_var["text"]),
+        texts_by_var=by_var["text"],
+        outputs=typed.outputs,
+        seeds=typed.seeds,
+        result=typed,
+    )
