@@ -239,21 +239,9 @@ class ComfyKit:
         on_event: EventHandler | None = None,
     ) -> ExecuteResult:
         """Run a workflow given as a file path, an http(s) URL or a RunningHub id."""
-        text = str(workflow)
         try:
-            if isinstance(workflow, str) and re.fullmatch(r"\d+", workflow.strip()):
-                workflow_id = workflow.strip()
-                graph = await self.runninghub().workflow_json(workflow_id)
-                return await self._execute(graph, f"rh:{workflow_id}", params, on_event,
-                                           runninghub_id=workflow_id)  # fmt: skip
-            if isinstance(workflow, str) and re.match(r"https?://", workflow):
-                graph = await _download_json(workflow)
-                return await self._execute(graph, text, params, on_event)
-            path = Path(workflow)
-            if not path.is_file():
-                return _failure(ComfygenError(f"Workflow file does not exist: {text}"))
-            graph = await asyncio.to_thread(_read_json, path)
-            return await self._execute(graph, path.name, params, on_event)
+            ir = await self.load(workflow)
+            return await self._execute(ir, params, on_event)
         except (ComfygenError, ValueError, OSError, httpx.HTTPError) as error:
             return _failure(error)
 
@@ -266,39 +254,67 @@ class ComfyKit:
     ) -> ExecuteResult:
         """Run an API-format workflow given as a dict."""
         try:
-            return await self._execute(dict(workflow_json), "workflow.json", params, on_event)
+            ir = _analyzed(dict(workflow_json), "workflow.json", None)
+            return await self._execute(ir, params, on_event)
         except (ComfygenError, ValueError) as error:
             return _failure(error)
 
-    async def _execute(
+    async def load(self, workflow: WorkflowSource) -> WorkflowIR:
+        """Load and analyze a workflow: a file, an http(s) URL, or a RunningHub id (digits).
+
+        Raises `ComfygenError` with the diagnostics when the workflow cannot be used.
+        """
+        text = str(workflow)
+        if isinstance(workflow, str) and re.fullmatch(r"\d+", workflow.strip()):
+            workflow_id = workflow.strip()
+            graph = await self.runninghub().workflow_json(workflow_id)
+            return _analyzed(graph, f"rh:{workflow_id}", workflow_id)
+        if isinstance(workflow, str) and re.match(r"https?://", workflow):
+            return _analyzed(await _download_json(workflow), text, None)
+        path = Path(workflow)
+        if not path.is_file():
+            raise ComfygenError(f"Workflow file does not exist: {text}")
+        return _analyzed(await asyncio.to_thread(_read_json, path), path.name, None)
+
+    async def run(
         self,
-        graph: Any,
-        source: str,
-        params: Mapping[str, Any] | None,
-        on_event: EventHandler | None,
+        ir: WorkflowIR,
+        params: Mapping[str, Any] | None = None,
         *,
-        runninghub_id: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> WorkflowResult:
+        """Run a loaded workflow and return its typed result (errors are raised)."""
+        backend = self._backend(ir)
+        return await run_workflow(
+            spec_from_ir(ir),
+            _validated(ir, params or {}),
+            result_model(ir),
+            client=backend,
+            on_event=on_event,
+            timeout=self.timeout,
+        )
+
+    def _backend(self, ir: WorkflowIR) -> Backend:
+        return self.runninghub() if ir.runninghub_id else self.comfyui()
+
+    async def _execute(
+        self, ir: WorkflowIR, params: Mapping[str, Any] | None, on_event: EventHandler | None
     ) -> ExecuteResult:
-        stem = PurePosixPath(source).stem or "workflow"
-        function = function_name(stem) or Identifier("workflow")
-        ir, diagnostics = analyze(graph, source=source, function=function,
-                                  runninghub_id=runninghub_id)  # fmt: skip
-        if ir is None:
-            return _failure(ComfygenError(_describe(diagnostics)))
-        values = _validated(ir, params or {})
-        backend: Backend = self.runninghub() if runninghub_id else self.comfyui()
         try:
-            typed = await run_workflow(
-                spec_from_ir(ir),
-                values,
-                result_model(ir),
-                client=backend,
-                on_event=on_event,
-                timeout=self.timeout,
-            )
+            typed = await self.run(ir, params, on_event=on_event)
         except WorkflowTimeoutError as error:
             return _failure(error, status="timeout")
-        return _as_execute_result(ir, typed, backend)
+        return _as_execute_result(ir, typed, self._backend(ir))
+
+
+def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
+    stem = PurePosixPath(source).stem or "workflow"
+    function = function_name(stem) or Identifier("workflow")
+    ir, diagnostics = analyze(graph, source=source, function=function,
+                              runninghub_id=runninghub_id)  # fmt: skip
+    if ir is None:
+        raise ComfygenError(_describe(diagnostics))
+    return ir
 
 
 def _read_json(path: Path) -> Any:
