@@ -15,6 +15,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from comfygen_runtime import WorkflowResult
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -143,6 +144,6 @@ def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
             assert _same(default, param.default)
             target = param.targets[0]
             assert _same(graph[target.node.node_id]["inputs"][target.input], default)
-    assert set(module.WfResult.model_fields) == {"prompt_id", "outputs", "duration", "usage"} | {
+    assert set(module.WfResult.model_fields) == set(WorkflowResult.model_fields) | {
         output.name for output in ir.outputs
     }
