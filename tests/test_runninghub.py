@@ -272,3 +272,42 @@ async def test_build_from_a_runninghub_id(
         CliRunner().invoke, main, ["build", "rh:555", "-o", str(tmp_path / "other")]
     )
     assert bad.exit_code == 1 and "rh:555" in bad.output and "380" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error"),
+    [
+        (None, None),
+        (Scenario("queue_full", count=1), None),
+        (Scenario("queue_full", count=10), rt.QueueFullError),
+        (Scenario("no_balance"), rt.InsufficientBalanceError),
+        (Scenario("invalid_key"), rt.AuthenticationError),
+        (Scenario("invalid_node_info"), rt.InvalidNodeInfoError),
+        (Scenario("validation", node_id="1"), rt.WorkflowValidationError),
+        (Scenario("task_failed", node_id="2"), rt.ExecutionError),
+        (Scenario("slow", polls=4), None),
+        (Scenario("server_error", count=1), None),
+        # The first answer spoils the workflow fetch (a read: retried), the second the create
+        # (not retried: the task might exist).
+        (Scenario("non_json", count=2), rt.BackendUnavailableError),
+    ],
+)
+async def test_dynamic_api_by_workflow_id(
+    hub: FakeRunningHub, scenario: Scenario | None, error: type[Exception] | None
+) -> None:
+    from comfygen import ComfyKit
+
+    hub.scenarios = [scenario] if scenario else []
+    async with ComfyKit(
+        runninghub_url=hub.base_url, runninghub_api_key=DEFAULT_API_KEY, runninghub_retry_count=2
+    ) as kit:
+        kit.runninghub()._busy_backoff = 0.01
+        result = await kit.execute("1987654322", {"text": "dynamic"})
+    if error is None:
+        assert result.status == "completed", result.msg
+        assert result.texts == ["dynamic!"] and result.texts_by_var == {"preview": ["dynamic!"]}
+        assert result.prompt_id is not None and result.prompt_id.isdigit()
+    else:
+        assert result.status == "error" and isinstance(result.error, error)
+        assert result.msg and DEFAULT_API_KEY not in result.msg
+    assert len(hub.tasks) <= 1, "never a second task for one call"
