@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -300,11 +301,17 @@ class ComfyKit:
     async def _execute(
         self, ir: WorkflowIR, params: Mapping[str, Any] | None, on_event: EventHandler | None
     ) -> ExecuteResult:
+        # `duration` as comfykit measures it: the wall time of the call.
+        started = time.monotonic()
         try:
             typed = await self.run(ir, params, on_event=on_event)
         except WorkflowTimeoutError as error:
-            return _failure(error, status="timeout")
-        return _as_execute_result(ir, typed, self._backend(ir))
+            return _failure(error, status="timeout", started=started)
+        except ComfygenError as error:
+            return _failure(error, started=started)
+        result = _as_execute_result(ir, typed, self._backend(ir))
+        result.duration = time.monotonic() - started
+        return result
 
 
 def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
@@ -345,32 +352,40 @@ def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
         raise ComfygenError(f"invalid parameters for {ir.source}: {error}") from error
 
 
-def _failure(error: BaseException, *, status: str = "error") -> ExecuteResult:
-    return ExecuteResult(status=status, msg=str(error),
-                         error=error if isinstance(error, Exception) else None)  # fmt: skip
+def _failure(
+    error: Exception, *, status: str = "error", started: float | None = None
+) -> ExecuteResult:
+    prompt_id = getattr(error, "prompt_id", None)
+    return ExecuteResult(
+        status=status,
+        msg=str(error),
+        error=error,
+        prompt_id=prompt_id if isinstance(prompt_id, str) else None,
+        duration=None if started is None else time.monotonic() - started,
+    )
 
 
 def _as_execute_result(ir: WorkflowIR, typed: WorkflowResult, backend: Backend) -> ExecuteResult:
     """comfykit's view of a typed result: media URLs and texts, grouped by variable."""
     by_var: dict[str, dict[str, list[str]]] = {"image": {}, "video": {}, "audio": {}, "text": {}}
-    covered: set[str] = set()
 
     def add(var: str, items: list[Output]) -> None:
         for item in items:
             if isinstance(item, Text):
                 by_var["text"].setdefault(var, []).append(item.text)
-            elif isinstance(item, File):
+            elif isinstance(item, File) and type(item) is not File:  # comfykit lists no others
                 kind = {Video: "video", Audio: "audio"}.get(type(item), "image")
-                if type(item) is File:
-                    continue  # neither image, video nor audio: comfykit lists no such file
                 by_var[kind].setdefault(var, []).append(item.url)
 
-    for output in ir.outputs:
-        add(output.key, getattr(typed, output.name))
-        covered.update(node.node_id for node in output.nodes)
-    # comfykit lists every node's media, so do the nodes no field covers, by node id
+    fields = {node.node_id: output for output in ir.outputs for node in output.nodes}
+    # In the order the server reports its nodes (as comfykit), every node with outputs:
+    # a mapped node under its variable, any other under its node id.
     for node_id, record in typed.outputs.items():
-        if node_id not in covered and isinstance(record, Mapping):
+        output = fields.get(node_id)
+        if output is not None:
+            items = [i for i in getattr(typed, output.name) if i.node_id == node_id]
+            add(output.key, items)
+        elif isinstance(record, Mapping):
             add(node_id, node_items("file", node_id, record, backend.file_ref))
 
     def flat(groups: dict[str, list[str]]) -> list[str]:
@@ -388,7 +403,15 @@ def _as_execute_result(ir: WorkflowIR, typed: WorkflowResult, backend: Backend) 
         audios_by_var=by_var["audio"],
         texts=flat(by_var["text"]),
         texts_by_var=by_var["text"],
-        outputs=typed.outputs,
+        outputs=_raw_outputs(typed, backend),
         seeds=typed.seeds,
         result=typed,
     )
+
+
+def _raw_outputs(typed: WorkflowResult, backend: Backend) -> dict[str, Any]:
+    """comfykit's `outputs`: ComfyUI's history outputs, or RunningHub's raw output list."""
+    if isinstance(backend, RunningHub):
+        records = typed.outputs.values()
+        return {"raw_data": [f["raw"] for r in records for f in r.get("files", []) if "raw" in f]}
+    return typed.outputs

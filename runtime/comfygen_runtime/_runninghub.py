@@ -415,7 +415,7 @@ class RunningHub:
             url = str(item.get("fileUrl") or "")
             name = PurePosixPath(urlsplit(url).path).name or f"output.{item.get('fileType')}"
             record = records.setdefault(str(item.get("nodeId")), {"files": [], "text": []})
-            record["files"].append({"filename": name, "url": url, "fileType": item.get("fileType")})
+            record["files"].append({"filename": name, "url": url, "raw": item})
             if str(item.get("fileType", "")).lower() == "txt":
                 record["text"].append(await self._read_text(url))
         usage = {
