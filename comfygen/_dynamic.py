@@ -205,6 +205,33 @@ class ComfyKit:
     def __repr__(self) -> str:
         return f"ComfyKit(executor_type={self.executor_type!r})"
 
+    # comfykit's attributes, resolved (argument > environment > default), for code that
+    # reads them. The secrets are there because comfykit has them; no repr shows them.
+    @property
+    def comfyui_url(self) -> str:
+        return self.comfyui().base_url
+
+    @property
+    def api_key(self) -> str | None:
+        key = self.comfyui()._config.api_key
+        return key.reveal() if key is not None else None
+
+    @property
+    def runninghub_url(self) -> str:
+        return self.runninghub().base_url
+
+    @property
+    def runninghub_timeout(self) -> float:
+        return self.runninghub()._config.timeout
+
+    @property
+    def runninghub_retry_count(self) -> int:
+        return self.runninghub()._config.retry_count
+
+    @property
+    def runninghub_instance_type(self) -> str | None:
+        return self.runninghub()._config.instance_type
+
     async def __aenter__(self) -> ComfyKit:
         return self
 

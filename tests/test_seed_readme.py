@@ -238,3 +238,14 @@ async def test_failures_come_back_as_results(comfy: FakeComfyUI, hub: FakeRunnin
     unknown_id = await kit.execute("99999", {})
     assert unknown_id.status == "error" and unknown_id.error is not None
     await kit.close()
+
+
+def test_comfykit_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMFYUI_BASE_URL", "http://example.invalid:8188")
+    monkeypatch.setenv("RUNNINGHUB_TIMEOUT", "120")
+    kit = ComfyKit(api_key="k", runninghub_api_key="rk", runninghub_instance_type="plus")
+    assert kit.comfyui_url == "http://example.invalid:8188" and kit.api_key == "k"
+    assert kit.runninghub_url == "https://www.runninghub.ai"
+    assert kit.runninghub_timeout == 120 and kit.runninghub_retry_count == 3
+    assert kit.runninghub_instance_type == "plus" and kit.executor_type == "http"
+    assert "rk" not in repr(kit) and "'k'" not in repr(kit)

@@ -28,7 +28,7 @@ import os
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -328,8 +328,7 @@ class ComfyUI:
             self._socket_task = asyncio.ensure_future(self._socket_loop())
         assert self._socket_ready is not None and self._socket_tried is not None
         if not self._socket_ready.is_set() and self._socket_failed_at is None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._socket_tried.wait(), timeout=10.0)
+            await _within(self._socket_tried.wait(), 10.0)
         return self._socket_ready.is_set()
 
     async def _socket_loop(self) -> None:
@@ -615,10 +614,7 @@ class ComfyUI:
                 if self._socket_connected():
                     message = await job.inbox.get()
                 else:
-                    try:
-                        message = await asyncio.wait_for(job.inbox.get(), timeout=poll_delay)
-                    except asyncio.TimeoutError:
-                        message = _POLL
+                    message = await _within(job.inbox.get(), poll_delay) or _POLL
                 kind = message.get("type")
                 data = message.get("data") or {}
                 if kind == "executing" and data.get("node") is None:
@@ -730,6 +726,24 @@ class ComfyUI:
             await self._request(
                 "POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience
             )
+
+
+T = TypeVar("T")
+
+
+async def _within(waiting: Coroutine[Any, Any, T], seconds: float) -> T | None:
+    """`waiting`'s result, or None after `seconds`.
+
+    Unlike `asyncio.wait_for` on Python < 3.12, this never swallows a cancellation that
+    arrives as `waiting` completes: a timeout or cancel of the caller always takes effect.
+    """
+    task = asyncio.ensure_future(waiting)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    finally:
+        if not task.done():
+            task.cancel()
+    return task.result() if task in done else None
 
 
 def _finished(record: dict[str, Any]) -> bool:
