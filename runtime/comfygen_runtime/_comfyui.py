@@ -51,7 +51,7 @@ from ._errors import (
 )
 from ._events import Event, EventHandler, emit, has_listeners
 from ._failures import execution_error, validation_error
-from ._media import Upload, is_url, read_local, upload_for, url_suffix
+from ._media import Upload, UploadOnce, is_url, read_local, upload_for, url_suffix
 from ._outputs import File, map_outputs
 from ._result import WorkflowResult
 from ._seeds import randomize_zero_seeds
@@ -122,7 +122,7 @@ class ComfyUI:
         self._socket_tried: asyncio.Event | None = None  # set after the first attempt
         self._socket_failed_at: float | None = None
         self._executing: str | None = None  # prompt_id the server is executing now
-        self._uploads: dict[str, asyncio.Future[None]] = {}
+        self._upload_once = UploadOnce(self._upload)
         self._reconcile_task: asyncio.Task[None] | None = None
         self._reconcile_again = False
         self._has_jobs_api: bool | None = None
@@ -244,23 +244,11 @@ class ComfyUI:
         """
         return await self._upload_once(upload_for(data, suffix))
 
-    async def _upload_once(self, upload: Upload) -> str:
-        pending = self._uploads.get(upload.name)
-        if pending is None:
-            pending = self._uploads[upload.name] = asyncio.ensure_future(self._upload(upload))
-        try:
-            await asyncio.shield(pending)
-        except BaseException:
-            if pending.done() and pending.exception() is not None:
-                self._uploads.pop(upload.name, None)
-            raise
-        return upload.name
-
-    async def _upload(self, upload: Upload) -> None:
+    async def _upload(self, upload: Upload) -> str:
         params = {"filename": upload.name, "type": "input", "subfolder": ""}
         known = await self._request("HEAD", "/view", params=params)
         if known.status_code == 200:
-            return
+            return upload.name  # the server has these bytes already: send nothing
         reply = await self._request(
             "POST",
             "/upload/image",
@@ -272,6 +260,7 @@ class ComfyUI:
         name = reply.json().get("name")
         if name != upload.name:
             raise ComfygenError(f"the server stored upload {upload.name!r} as {name!r}")
+        return upload.name
 
     async def _resolve_media(self, spec: WorkflowSpec, values: dict[str, Any]) -> None:
         """Replace media values with server file names, uploading what needs it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import mimetypes
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeAlias
@@ -77,3 +78,23 @@ async def read_local(value: Path | str, param: str) -> Upload:
         )
     data = await asyncio.to_thread(path.read_bytes)
     return upload_for(data, path.suffix)
+
+
+class UploadOnce:
+    """A client's uploads: each content is sent once, and concurrent callers of the same
+    content share one upload. `send` uploads and returns the backend's name for the file."""
+
+    def __init__(self, send: Callable[[Upload], Awaitable[str]]) -> None:
+        self._send = send
+        self._sent: dict[str, asyncio.Future[str]] = {}
+
+    async def __call__(self, upload: Upload) -> str:
+        pending = self._sent.get(upload.name)
+        if pending is None:
+            pending = self._sent[upload.name] = asyncio.ensure_future(self._send(upload))
+        try:
+            return await asyncio.shield(pending)  # one caller's cancellation spares the others
+        except BaseException:
+            if pending.done() and not pending.cancelled() and pending.exception() is not None:
+                self._sent.pop(upload.name, None)  # a failed upload may be tried again
+            raise

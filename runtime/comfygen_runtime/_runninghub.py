@@ -46,7 +46,7 @@ from ._errors import (
 )
 from ._events import Event, EventHandler, emit
 from ._failures import execution_error, validation_error
-from ._media import Upload, is_url, read_local, upload_for
+from ._media import Upload, UploadOnce, is_url, read_local, upload_for
 from ._outputs import File, map_outputs
 from ._result import WorkflowResult
 from ._seeds import pick_seeds
@@ -108,7 +108,7 @@ class RunningHub:
         self._max_poll_interval = max_poll_interval
         self._randomize_seeds = randomize_seeds
         self._http: httpx.AsyncClient | None = None
-        self._uploads: dict[str, asyncio.Future[str]] = {}
+        self._upload_once = UploadOnce(self._upload)
 
     def __repr__(self) -> str:
         return f"RunningHub({redact_url(self._config.base_url)!r})"
@@ -230,17 +230,6 @@ class RunningHub:
     async def upload(self, data: bytes, *, suffix: str | None = None) -> str:
         """Upload bytes; return RunningHub's file name (`api/<hash>.<ext>`). Once per content."""
         return await self._upload_once(upload_for(data, suffix))
-
-    async def _upload_once(self, upload: Upload) -> str:
-        pending = self._uploads.get(upload.name)
-        if pending is None:
-            pending = self._uploads[upload.name] = asyncio.ensure_future(self._upload(upload))
-        try:
-            return await asyncio.shield(pending)
-        except BaseException:
-            if pending.done() and pending.exception() is not None:
-                self._uploads.pop(upload.name, None)
-            raise
 
     async def _upload(self, upload: Upload) -> str:
         file_type = PurePosixPath(upload.name).suffix.lstrip(".") or "bin"
