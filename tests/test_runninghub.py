@@ -177,13 +177,27 @@ async def test_slow_task(hub: FakeRunningHub, client: rt.RunningHub) -> None:
     assert "started" in [e.kind for e in events]
 
 
-async def test_gateway_errors_are_retried_without_a_second_task(
+async def test_a_gateway_error_on_create_is_not_repeated(
     hub: FakeRunningHub, client: rt.RunningHub
 ) -> None:
+    # A 502 does not prove the task was not created upstream: raised, never retried.
+    hub.scenarios = [Scenario("server_error", count=1)]
+    with pytest.raises(rt.BackendUnavailableError, match="not created again"):
+        await text_preview(text="gateway", client=client)
+    creates = [path for path, _ in hub.requests if path.endswith("/task/openapi/create")]
+    assert len(creates) == 1
+
+
+async def test_gateway_errors_on_reads_are_retried(
+    hub: FakeRunningHub, client: rt.RunningHub
+) -> None:
+    hub.polls_before_done = 3
+    task = asyncio.ensure_future(text_preview(text="reads", client=client))
+    while not hub.tasks:
+        await asyncio.sleep(0.01)
     hub.scenarios = [Scenario("server_error", count=2)]
-    result = await text_preview(text="gateway", client=client)
-    assert result.preview[0].text == "gateway!"
-    assert len(hub.tasks) == 1
+    result = await task
+    assert result.preview[0].text == "reads!" and len(hub.tasks) == 1
 
 
 async def test_an_unclear_create_is_not_repeated(

@@ -58,6 +58,9 @@ from ._seeds import randomize_zero_seeds
 from ._spec import WorkflowSpec
 
 logger = logging.getLogger("comfygen_runtime")
+# websockets logs handshake headers (our API key, cookies) at DEBUG: never let it.
+_SOCKET_LOG = logging.getLogger("comfygen_runtime.socket")
+_SOCKET_LOG.setLevel(logging.INFO)
 
 ResultT = TypeVar("ResultT", bound=WorkflowResult)
 
@@ -208,8 +211,14 @@ class ComfyUI:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)
-        response.raise_for_status()
-        return response.json()
+        try:
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPStatusError, ValueError):
+            raise BackendUnavailableError(
+                f"ComfyUI at {self._config.display_url} answered {method} {path} with "
+                f"HTTP {response.status_code} and no usable JSON"
+            ) from None
 
     def view_url(self, record: Mapping[str, Any]) -> str:
         """The absolute `/view` URL of an output file, with its query correctly encoded."""
@@ -332,6 +341,7 @@ class ComfyUI:
                     open_timeout=10,
                     ping_interval=20,
                     ping_timeout=20,
+                    logger=_SOCKET_LOG,
                 ) as socket:
                     self.sockets_opened += 1
                     self._socket = socket
@@ -377,8 +387,12 @@ class ComfyUI:
             parsed = json.loads(message)
         except ValueError:
             return
+        if not isinstance(parsed, dict):
+            return  # custom nodes may send anything; only objects are protocol messages
         kind = parsed.get("type")
-        data = parsed.get("data") or {}
+        data = parsed.get("data")
+        if not isinstance(data, dict):
+            data = {}
         prompt_id = data.get("prompt_id")
         if kind == "execution_start" or (kind == "executing" and data.get("node") is not None):
             self._executing = prompt_id  # binary frames carry no prompt_id: they are its
@@ -408,6 +422,8 @@ class ComfyUI:
             try:
                 metadata = json.loads(frame[8 : 8 + length])
             except ValueError:
+                return
+            if not isinstance(metadata, dict):
                 return
             prompt_id = metadata.get("prompt_id") or prompt_id
             image_type = str(metadata.get("image_type", ""))
@@ -489,15 +505,21 @@ class ComfyUI:
         timeout: float | None = None,
     ) -> ResultT:
         """Upload media, submit, follow to completion and return the typed result."""
+        if self._closed:
+            raise BackendUnavailableError(f"{self!r} is closed")
         prompt_id = str(uuid.uuid4())
+        started = time.monotonic()
         try:
             return await asyncio.wait_for(
                 self._run(prompt_id, spec, dict(values), result_type, on_event), timeout
             )
         except asyncio.TimeoutError:
+            if timeout is None or time.monotonic() - started < timeout:
+                raise  # a TimeoutError from inside the run, not our deadline
             raise WorkflowTimeoutError(
                 f"workflow {spec.name!r} did not finish within {timeout} s "
-                f"(job {prompt_id}); it was cancelled on the server"
+                f"(job {prompt_id}); it was cancelled on the server",
+                prompt_id=prompt_id,
             ) from None
 
     async def _run(
@@ -518,7 +540,11 @@ class ComfyUI:
             if await self._ensure_socket():
                 job.socket_epoch = self.sockets_opened
             submitting = True
-            number = await self._submit(spec, job, graph)
+            try:
+                number = await self._submit(spec, job, graph)
+            except PromptRejectedError:
+                settled = True  # refused: there is no job to cancel
+                raise
             position = await self._position(number, on_event)
             await emit(Event("queued", prompt_id, position=position), on_event)
             try:
@@ -560,8 +586,7 @@ class ComfyUI:
                 problem = "connection refused"  # nothing reached the server: safe to retry
             except httpx.TransportError as error:
                 problem = type(error).__name__
-                if await self._knows(job.prompt_id):
-                    job.submitted_at = time.monotonic()
+                if await self._accepted(job, settle=True):
                     return None
             else:
                 if reply.status_code == 200:
@@ -571,8 +596,8 @@ class ComfyUI:
                 if reply.status_code < 500:
                     raise _rejection(spec, reply)
                 problem = f"HTTP {reply.status_code}"
-                if await self._knows(job.prompt_id):
-                    job.submitted_at = time.monotonic()
+                # 503: the server (or a proxy) turned the request away before handling it
+                if await self._accepted(job, settle=reply.status_code != 503):
                     return None
             if time.monotonic() >= deadline:
                 raise BackendUnavailableError(
@@ -580,6 +605,20 @@ class ComfyUI:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_poll_interval)
+
+    async def _accepted(self, job: _Job, *, settle: bool) -> bool:
+        """After a POST whose outcome is unclear: did the server queue the job?
+
+        With `settle`, the server may still be validating the prompt (a proxy timed out
+        first), so an unknown id is asked about again over a few seconds before it counts
+        as not queued.
+        """
+        for wait in (0.0, 0.5, 1.0, 2.0) if settle else (0.0,):
+            await asyncio.sleep(wait)
+            if await self._knows(job.prompt_id):
+                job.submitted_at = time.monotonic()
+                return True
+        return False
 
     async def _follow(self, job: _Job, on_event: EventHandler | None) -> dict[str, Any]:
         """Deliver the job's events until it is done; return its record (as in /history).
@@ -701,17 +740,25 @@ class ComfyUI:
     async def cancel(self, prompt_id: str) -> None:
         """Cancel one job, pending or running. Other clients' jobs are never touched.
 
-        Best effort and bounded (a few seconds): it runs while a caller is being cancelled
-        or timed out, and an unreachable server cannot run the job anyway.
+        Best effort and bounded (5 s): it runs while a caller is being cancelled or timed
+        out, and an unreachable server cannot run the job anyway.
         """
-        patience = min(5.0, self._unavailable_after)
-        with contextlib.suppress(ComfygenError, httpx.HTTPError):
-            if self._has_jobs_api is not False:
-                path = f"/api/jobs/{prompt_id}/cancel"
-                reply = await self._request("POST", path, patience=patience)
-                if reply.status_code == 200:
-                    return
-            await self._request("POST", "/queue", json={"delete": [prompt_id]}, patience=patience)
+        with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
+            await _within(self._cancel(prompt_id), 5.0)
+
+    async def _cancel(self, prompt_id: str) -> None:
+        patience = 2.0
+        if self._has_jobs_api is not False:
+            path = f"/api/jobs/{prompt_id}/cancel"
+            reply = await self._request("POST", path, patience=patience)
+            if reply.status_code == 200:
+                return
+        await self._request("POST", "/queue", json={"delete": [prompt_id]}, patience=patience)
+        # Older servers ignore the prompt_id of /interrupt and stop whatever runs: interrupt
+        # only when the running job is ours.
+        queue = await self._json("GET", "/queue")
+        running = {str(item[1]) for item in queue.get("queue_running", []) if len(item) > 1}
+        if prompt_id in running:
             await self._request(
                 "POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience
             )

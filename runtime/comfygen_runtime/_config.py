@@ -6,10 +6,11 @@ and str are masked, so they cannot leak through logs, reprs or exception message
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 
@@ -66,10 +67,11 @@ def redact_url(url: str) -> str:
 class ComfyUIConfig:
     """Where and how to reach a ComfyUI server."""
 
-    base_url: str
+    base_url: str  # never with credentials: those are in `basic_auth`
     api_key: Secret | None = None
     cookies: Mapping[str, Secret] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    basic_auth: tuple[Secret, Secret] | None = None  # from http://user:password@host
 
     @classmethod
     def resolve(
@@ -89,8 +91,15 @@ class ComfyUIConfig:
             )
         key = api_key if api_key is not None else environ.get("COMFYUI_API_KEY")
         cookie_source = cookies if cookies is not None else environ.get("COMFYUI_COOKIES")
+        credentials = None
+        if parts.username is not None or parts.password is not None:
+            credentials = (
+                Secret(unquote(parts.username or "")),
+                Secret(unquote(parts.password or "")),
+            )
         return cls(
-            base_url=url.rstrip("/"),
+            base_url=redact_url(url).rstrip("/"),
+            basic_auth=credentials,
             api_key=Secret(key) if key else None,
             cookies={k: Secret(v) for k, v in parse_cookies(cookie_source).items()},
             headers=dict(headers or {}),
@@ -108,6 +117,10 @@ class ComfyUIConfig:
         headers = dict(self.headers)
         if self.api_key is not None:
             headers["Authorization"] = f"Bearer {self.api_key.reveal()}"
+        elif self.basic_auth is not None:
+            user, password = (part.reveal() for part in self.basic_auth)
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v.reveal()}" for k, v in self.cookies.items())
         return headers

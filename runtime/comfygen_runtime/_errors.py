@@ -131,6 +131,10 @@ class JobLostError(ComfygenError):
 class WorkflowTimeoutError(ComfygenError, TimeoutError):
     """The run did not finish within its `timeout`; the job was cancelled on the server."""
 
+    def __init__(self, message: str, *, prompt_id: str | None = None) -> None:
+        super().__init__(message)
+        self.prompt_id = prompt_id
+
 
 class RunningHubError(ComfygenError):
     """RunningHub answered with a business error code."""

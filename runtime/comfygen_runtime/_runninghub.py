@@ -6,9 +6,9 @@ int64 (kept as strings here). The rules this client follows:
 
 - A task is created once per call. Codes that say no task was created (instances or
   queue full: 415, 421, 814, 1003, 1011, 1520; server busy 1005, 1010, 1012), refused
-  connections and gateway errors (502, 503, 504) are retried with backoff, `retry_count`
-  times. A failure that leaves it unknown whether the task exists (a timeout or reset after
-  the request was sent, another 5xx, a body that is not JSON) is raised, never retried.
+  connections and HTTP 503/429 are retried with backoff, `retry_count` times. A failure
+  that leaves it unknown whether the task exists (a timeout or reset after the request
+  was sent, a 502/504 or other 5xx, a body that is not JSON) is raised, never retried.
 - Reads (outputs, status, cancel) are retried on any transient failure.
 - The task is polled with capped backoff (`804` running, `813` queued) until it has
   outputs (`0`), failed (`805`, with `failedReason`) or vanished (`807`).
@@ -73,7 +73,9 @@ HINTS = {
     809: "the file is larger than RunningHub's 30 MB upload limit; pass a public URL",
     810: "run the workflow once on the RunningHub website, then call it through the API",
 }
-_RETRY_HTTP = {502, 503, 504}
+# Answers that say the request was turned away before anything was done with it. A 502 or
+# 504 does not: the gateway gave up, but the upstream may have created the task.
+_NOT_HANDLED_HTTP = {429, 503}
 
 
 class RunningHub:
@@ -108,6 +110,7 @@ class RunningHub:
         self._max_poll_interval = max_poll_interval
         self._randomize_seeds = randomize_seeds
         self._http: httpx.AsyncClient | None = None
+        self._closed = False
         self._upload_once = UploadOnce(self._upload)
 
     def __repr__(self) -> str:
@@ -124,6 +127,7 @@ class RunningHub:
         await self.close()
 
     async def close(self) -> None:
+        self._closed = True
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -131,6 +135,8 @@ class RunningHub:
     # -- the envelope ----------------------------------------------------------------
 
     def _client(self) -> httpx.AsyncClient:
+        if self._closed:
+            raise BackendUnavailableError(f"{self!r} is closed")
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self._config.base_url, timeout=self._request_timeout
@@ -191,7 +197,7 @@ class RunningHub:
                             await asyncio.sleep(self._busy_backoff * 2**attempt)
                             continue
                         return code, message, envelope.get("data")
-                elif creates and reply.status_code not in _RETRY_HTTP:
+                elif creates and reply.status_code not in _NOT_HANDLED_HTTP:
                     raise self._unknown_outcome(path, problem)
             if last:
                 raise BackendUnavailableError(
@@ -291,7 +297,7 @@ class RunningHub:
 
     async def cancel(self, task_id: str) -> None:
         """Cancel a task (best effort, bounded)."""
-        with contextlib.suppress(ComfygenError, httpx.HTTPError):
+        with contextlib.suppress(ComfygenError, httpx.HTTPError, asyncio.TimeoutError):
             await asyncio.wait_for(self._call("/task/openapi/cancel", {"taskId": task_id}), 10)
 
     # -- running -----------------------------------------------------------------------
@@ -348,7 +354,18 @@ class RunningHub:
             body["instanceType"] = self._config.instance_type
         if self._webhook_url:
             body["webhookUrl"] = self._webhook_url
-        code, message, data = await self._call("/task/openapi/create", body, creates=True)
+        # The create is shielded: cancelled while it is in flight, the call still learns
+        # the task id (within a few seconds) and cancels that task.
+        creating = asyncio.ensure_future(self._call("/task/openapi/create", body, creates=True))
+        try:
+            code, message, data = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                done, _ = await asyncio.wait({creating}, timeout=10)
+                _, _, created = creating.result() if creating in done else (0, "", None)
+                if isinstance(created, dict) and created.get("taskId"):
+                    await self.cancel(str(created["taskId"]))
+            raise
         if code == VALIDATION_FAILED:
             raise _validation(spec, message, data)
         if code != OK or not isinstance(data, dict) or data.get("taskId") in (None, ""):
