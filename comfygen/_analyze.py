@@ -85,6 +85,11 @@ def _is_link(value: Any) -> bool:
     )
 
 
+def _looks_like_file_name(value: Any) -> bool:
+    """`default.png`, `clips/intro.mp4`: what a loader's file input holds."""
+    return isinstance(value, str) and re.fullmatch(r"[^\n]+\.[A-Za-z0-9]{2,5}", value) is not None
+
+
 def _scalar_type(value: Any) -> ParamType | None:
     if isinstance(value, bool):
         return "bool"
@@ -226,16 +231,17 @@ def _bind(
     if field not in inputs and marker.upload and marker.field == marker.name:
         # `$~input_image!` on LoadImage: the shorthand names no real input. comfykit writes
         # the upload into a new, ignored input; we bind the node's only file-name input.
-        file_inputs = [key for key, value in inputs.items() if isinstance(value, str)]
+        file_inputs = [key for key, value in inputs.items() if _looks_like_file_name(value)]
         if len(file_inputs) == 1:
             field = file_inputs[0]
     if field not in inputs:
-        known = ", ".join(sorted(inputs)) or "(none)"
+        known = ", ".join(quote(name) for name in sorted(inputs)) or "(none)"
         state.error(
             "unknown-input",
             f"the marker {quote(marker.text)} sets input {quote(marker.field)}, "
             "which this node does not have",
-            f"bind one of the node's inputs ({known}), e.g. ${marker.name}.<input>",
+            f"bind one of the node's inputs ({known}), "
+            f"e.g. {quote('$' + marker.name + '.<input>')}",
             **where,
         )
         return None
@@ -257,7 +263,8 @@ def _bind(
                 "optional-without-default",
                 f"optional parameter {quote(marker.name)} has no default: input "
                 f"{quote(field)} is null in the workflow",
-                f"mark it required (${marker.name}!) or give the input a value in the editor",
+                f"mark it required ({quote('$' + marker.name + '!')}) or give the input a value in "
+                "the editor",
                 **where,
             )
             return None

@@ -12,6 +12,7 @@ binds the input of its own name. The description runs to the next comma.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -130,6 +131,6 @@ def parse_marker(text: str) -> tuple[ParamMarker | None, Problem | None]:
         return None, Problem(
             "empty-marker",
             f"the marker {text!r} names no input after the '.'",
-            f"name the node input to set, e.g. ${name}.text, or drop the '.'",
+            f"name the node input to set, e.g. {json.dumps('$' + name + '.text')}, or drop the '.'",
         )
     return ParamMarker(text, name, field, upload, required, description), None

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pydantic
@@ -48,6 +49,7 @@ from ._diagnostics import Diagnostic
 from ._ir import ParamIR, WorkflowIR
 from ._names import Identifier, function_name
 from ._render import OUTPUT_CLASSES
+from ._sources import Source, format_problem, load_json
 
 _PYTHON_TYPES: dict[str, Any] = {
     "str": str,
@@ -298,11 +300,15 @@ class ComfyKit:
             graph = await self.runninghub().workflow_json(workflow_id)
             return _analyzed(graph, f"rh:{workflow_id}", workflow_id)
         if isinstance(workflow, str) and re.match(r"https?://", workflow):
-            return _analyzed(await _download_json(workflow), text, None)
+            return _analyzed(await _download_json(workflow), _safe_url(text), None)
         path = Path(workflow)
         if not path.is_file():
             raise ComfygenError(f"Workflow file does not exist: {text}")
-        return _analyzed(await asyncio.to_thread(_read_json, path), path.name, None)
+        source = Source(path, path.name, path.stem)
+        graph, problems = await asyncio.to_thread(load_json, source)
+        if problems:
+            raise ComfygenError(_describe(problems))
+        return _analyzed(graph, path.name, None)
 
     async def run(
         self,
@@ -342,7 +348,10 @@ class ComfyKit:
 
 
 def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
-    stem = PurePosixPath(source).stem or "workflow"
+    problem = format_problem(graph, source)
+    if problem is not None:
+        raise ComfygenError(str(problem))
+    stem = PurePosixPath(urlsplit(source).path).stem or "workflow"
     function = function_name(stem) or Identifier("workflow")
     ir, diagnostics = analyze(graph, source=source, function=function,
                               runninghub_id=runninghub_id)  # fmt: skip
@@ -351,10 +360,10 @@ def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
     return ir
 
 
-def _read_json(path: Path) -> Any:
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8-sig"))
+def _safe_url(url: str) -> str:
+    """A workflow URL as shown in messages: no credentials, no query (it may hold tokens)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
 async def _download_json(url: str) -> Any:

@@ -118,6 +118,8 @@ def function_name(stem: str) -> Identifier | None:
         snake = "workflow_" + snake
     if keyword.iskeyword(snake):
         snake += "_"
+    if snake in MODULE_NAMES:
+        snake += "_workflow"  # `json.json` must not shadow the module's own `json`
     return Identifier(snake)
 
 

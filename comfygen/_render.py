@@ -184,7 +184,8 @@ def _function_doc(ir: WorkflowIR) -> list[str]:
         ("on_event", "Called with every progress event of the run."),
         (
             "timeout",
-            "Seconds to wait for the whole run; None waits as long as it runs.",
+            "Seconds to wait for the whole run (the job is cancelled after it); None "
+            "uses the client's default (ComfyUI: as long as the job runs).",
         ),
     ]
     for name, text in entries:

@@ -122,14 +122,9 @@ def load_json(source: Source) -> tuple[Any, list[Diagnostic]]:
             f"the file is not valid JSON{where}: {reason}",
             "fix the JSON or export the workflow again with Workflow > Export (API)",
         )
-    if isinstance(data, dict) and "nodes" in data and "links" in data:
-        return fail(
-            "ui-format",
-            "this is the editor's UI format (it has 'nodes' and 'links'); comfygen "
-            "needs the API format",
-            "in the ComfyUI editor choose Workflow > Export (API) (older menus: enable "
-            "dev mode in the settings, then 'Save (API Format)') and build that file",
-        )
+    problem = format_problem(data, source.display)
+    if problem is not None:
+        return None, [problem]
     return data, []
 
 
@@ -157,3 +152,18 @@ def _fetch_runninghub(source: Source) -> tuple[Any, list[Diagnostic]]:
                 hint="set RUNNINGHUB_API_KEY (and RUNNINGHUB_BASE_URL for .cn) and check the id",
             )
         ]
+
+
+def format_problem(data: Any, display: str) -> Diagnostic | None:
+    """The editor's UI format (`nodes` with `links` or `edges`) where API format belongs."""
+    if isinstance(data, dict) and "nodes" in data and ("links" in data or "edges" in data):
+        return Diagnostic(
+            "error",
+            "ui-format",
+            "this is the editor's UI format (it has 'nodes' and 'links'); comfygen "
+            "needs the API format",
+            display,
+            hint="in the ComfyUI editor choose Workflow > Export (API) (older menus: enable "
+            "dev mode in the settings, then 'Save (API Format)') and build that file",
+        )
+    return None

@@ -15,6 +15,15 @@ from pathlib import Path
 from ._render import HEADER_PREFIX
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 @dataclass(frozen=True)
 class GeneratedFile:
     """One file of a build: its path relative to the output directory and its text."""
@@ -71,6 +80,7 @@ def apply(out_dir: Path, build_plan: Plan) -> None:
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(file.text)
+            os.chmod(temporary, _FILE_MODE)  # mkstemp makes 0600; a module is for all
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

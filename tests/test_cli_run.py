@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -89,6 +88,3 @@ async def test_run_on_runninghub(tmp_path: Path) -> None:
         await hub.stop()
     assert by_id.exit_code == 0 and "cloud!" in by_id.output, by_id.output
     assert by_file.exit_code == 0 and "file!" in by_file.output, by_file.output
-
-
-def _unused(*_: Any) -> None: ...

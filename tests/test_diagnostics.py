@@ -203,3 +203,32 @@ def test_every_error_is_reported_not_just_the_first(write_workflow: WriteWorkflo
         "linked-input",
         "optional-without-default",
     ]
+
+
+def test_function_names_never_shadow_the_module(write_workflow: WriteWorkflow) -> None:
+    result = build([write_workflow({"1": SAVE}, "json")])
+    assert [ir.function for ir in result.workflows] == ["json_workflow"]
+
+
+def test_upload_shorthand_needs_a_file_name_input(write_workflow: WriteWorkflow) -> None:
+    graph = {"1": node("CLIPTextEncode", "$~style!", text="a cat", clip=["2", 0]), "3": SAVE}
+    assert _one_error(write_workflow, graph).code == "unknown-input"
+
+
+def test_hints_quote_untrusted_names(write_workflow: WriteWorkflow) -> None:
+    graph = {"7": node("A", "$p.x!", **{"\x1b[31mred": "x"}), "8": SAVE}
+    error = _one_error(write_workflow, graph)
+    assert "\x1b" not in str(error) and "\\u001b[31mred" in str(error)
+
+
+def test_generated_files_follow_the_umask(tmp_path: Path, write_workflow: WriteWorkflow) -> None:
+    import os
+
+    src = write_workflow({"1": SAVE}, "perm").parent
+    out = tmp_path / "gen"
+    previous = os.umask(0o022)
+    try:
+        assert CliRunner().invoke(main, ["build", str(src), "-o", str(out)]).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert ((out / "perm.py").stat().st_mode & 0o777) == 0o644

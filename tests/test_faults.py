@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -216,19 +217,25 @@ async def test_output_urls_are_encoded(
         assert " " not in image.url and reply.content == await image.read()
 
 
-async def test_secrets_never_appear(fake_comfyui: FakeComfyUI) -> None:
-    client = rt.ComfyUI(
-        "http://user:hunter2@127.0.0.1:9",
-        api_key="sk-SECRET",
-        cookies={"session": "COOKIE"},
-        unavailable_after=0.2,
-    )
-    text = repr(client)
+async def test_secrets_never_appear(
+    fake_comfyui: FakeComfyUI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # everything any library logs, headers included
+    host = fake_comfyui.base_url.removeprefix("http://")
+    async with rt.ComfyUI(
+        f"http://user:hunter2@{host}", api_key="sk-SECRET", cookies={"session": "COOKIE"}
+    ) as client:
+        result = await invert_color_image(width=8, height=8, client=client)
+        shown = [repr(client), repr(result), result.image[0].url, caplog.text]
+    unreachable = rt.ComfyUI("http://user:hunter2@127.0.0.1:9", api_key="sk-SECRET",
+                             unavailable_after=0.2)  # fmt: skip
     with pytest.raises(rt.BackendUnavailableError) as caught:
-        await text_preview(text="x", client=client)
-    await client.close()
-    for shown in (text, str(caught.value), repr(caught.value)):
-        assert "SECRET" not in shown and "COOKIE" not in shown and "hunter2" not in shown
+        await text_preview(text="x", client=unreachable)
+    await unreachable.close()
+    shown += [str(caught.value), repr(caught.value), caplog.text]
+    for text in shown:
+        assert "SECRET" not in text and "COOKIE" not in text and "hunter2" not in text
+    assert "/view?filename=" in result.image[0].url
 
 
 async def test_closing_the_client_ends_waiting_calls(

@@ -202,7 +202,9 @@ async def caption_text(
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.
-        timeout: Seconds to wait for the whole run; None waits as long as it runs.
+        timeout: Seconds to wait for the whole run (the job is cancelled after
+            it); None uses the client's default (ComfyUI: as long as the job
+            runs).
 
     Returns:
         caption: Texts from node "6" ("PreviewAny", title "$output.caption")

@@ -52,7 +52,10 @@ def _sniff_suffix(data: bytes) -> str:
 
 def upload_for(data: bytes, suffix: str | None) -> Upload:
     """Name uploads by content, so the same bytes always get the same server name."""
-    chosen = (suffix or "").lower() or _sniff_suffix(data)
+    chosen = (suffix or "").lower()
+    if chosen and not chosen.startswith("."):
+        chosen = "." + chosen
+    chosen = chosen or _sniff_suffix(data)
     if len(chosen) > 12 or not chosen[1:].isalnum():
         chosen = _sniff_suffix(data)
     digest = hashlib.sha256(data).hexdigest()[:32]

@@ -65,6 +65,9 @@ class File(Output):
             with os.fdopen(descriptor, "wb") as handle:
                 async for chunk in self._stream():
                     handle.write(chunk)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; honour the umask
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
