@@ -666,6 +666,7 @@ class ComfyUI:
                     if kind == "_poll":
                         poll_delay = min(poll_delay * 2, self._max_poll_interval)
                     if kind == "_check":
+                        timer.cancel()  # a check from the reconcile must not start a 2nd chain
                         timer = loop.call_later(
                             self._liveness_interval, job.inbox.put_nowait, _CHECK
                         )
