@@ -10,6 +10,7 @@ one path, two entry points. Failures come back as an `ExecuteResult` with `statu
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import time
@@ -60,6 +61,8 @@ _PYTHON_TYPES: dict[str, Any] = {
 }
 
 
+# A script calls the same workflow again and again: build its spec and models once.
+@functools.lru_cache(maxsize=128)
 def spec_from_ir(ir: WorkflowIR) -> WorkflowSpec:
     """The runtime spec of a workflow: exactly what its generated module embeds."""
     return WorkflowSpec(
@@ -89,6 +92,7 @@ def spec_from_ir(ir: WorkflowIR) -> WorkflowSpec:
     )
 
 
+@functools.lru_cache(maxsize=128)
 def params_model(ir: WorkflowIR) -> type[BaseModel]:
     """The params model a generated module would define, built at run time."""
 
@@ -103,6 +107,7 @@ def params_model(ir: WorkflowIR) -> type[BaseModel]:
     )
 
 
+@functools.lru_cache(maxsize=128)
 def result_model(ir: WorkflowIR) -> type[WorkflowResult]:
     """The result class a generated module would define, built at run time."""
     classes: dict[str, type[Output]] = {

@@ -259,3 +259,66 @@ async def test_cancel_is_bounded_when_the_server_is_gone(fake_comfyui: FakeComfy
         with pytest.raises(asyncio.CancelledError):
             await task
         assert asyncio.get_running_loop().time() - started < 8
+
+
+@pytest.fixture
+async def old_server() -> Any:
+    """A ComfyUI from before /api/jobs: cancel falls back to queue delete and interrupt."""
+    server = FakeComfyUI(jobs_api=False)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_old_server_pending_job_is_deleted_from_the_queue(old_server: FakeComfyUI) -> None:
+    async with rt.ComfyUI(old_server.base_url, liveness_interval=0.5) as client:
+        task = await _pending_job(old_server, text_preview(text="never", client=client))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    old_server.release()
+    await asyncio.sleep(0.2)
+    assert old_server.executions == [] and old_server.queue_pending == []
+
+
+async def test_old_server_running_job_is_interrupted(old_server: FakeComfyUI) -> None:
+    old_server.node_delay = 1.0
+    async with rt.ComfyUI(old_server.base_url) as client:
+        with pytest.raises(rt.WorkflowTimeoutError):
+            await invert_color_image(width=8, height=8, client=client, timeout=0.5)
+    (prompt_id,) = old_server.executions
+    async with httpx.AsyncClient(base_url=old_server.base_url) as http:
+        for _ in range(100):  # the interrupted node stops at its next check
+            record = (await http.get(f"/history/{prompt_id}")).json().get(prompt_id)
+            if record:
+                break
+            await asyncio.sleep(0.02)
+    assert record["status"]["status_str"] == "error"  # interrupted: not run to its end
+    messages = [name for name, _ in record["status"]["messages"]]
+    assert "execution_interrupted" in messages
+
+
+async def test_old_server_never_interrupts_another_clients_job(old_server: FakeComfyUI) -> None:
+    old_server.node_delay = 0.4
+    async with rt.ComfyUI(old_server.base_url) as other, rt.ComfyUI(old_server.base_url) as me:
+        theirs = asyncio.ensure_future(invert_color_image(width=8, height=8, client=other))
+        while not old_server.executions:
+            await asyncio.sleep(0.01)
+        mine = asyncio.ensure_future(text_preview(text="mine", client=me))
+        await asyncio.sleep(0.1)  # queued behind theirs
+        mine.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await mine
+        result = await theirs
+    assert result.image, "their running job finished"
+    assert len(old_server.executions) == 1
+
+
+async def test_old_server_lost_job_is_detected(old_server: FakeComfyUI) -> None:
+    async with rt.ComfyUI(old_server.base_url, liveness_interval=0.5) as client:
+        task = await _pending_job(old_server, text_preview(text="lost", client=client))
+        await old_server.restart(lose_queue=True)
+        with pytest.raises(rt.JobLostError):
+            await asyncio.wait_for(task, 10)

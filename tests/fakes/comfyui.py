@@ -365,9 +365,12 @@ class FakeComfyUI:
         self,
         *,
         api_prefix_only: bool = False,
+        jobs_api: bool = True,
         models: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.api_prefix_only = api_prefix_only
+        # False: a server from before /api/jobs existed (those paths answer 404).
+        self.jobs_api = jobs_api
         self.models = models
         self.base_url = ""
         self.port = 0
@@ -932,10 +935,11 @@ class FakeComfyUI:
         both("GET", "/models", self._constant(_data.MODEL_FOLDERS))
         both("GET", "/models/{folder}", self._models_folder)
         both("GET", "/extensions", self._constant(_data.EXTENSIONS))
-        r.add_get("/api/jobs", self._get_jobs)
-        r.add_get("/api/jobs/{job_id}", self._get_job)
-        r.add_post("/api/jobs/cancel", self._cancel_jobs)
-        r.add_post("/api/jobs/{job_id}/cancel", self._cancel_job)
+        if self.jobs_api:
+            r.add_get("/api/jobs", self._get_jobs)
+            r.add_get("/api/jobs/{job_id}", self._get_job)
+            r.add_post("/api/jobs/cancel", self._cancel_jobs)
+            r.add_post("/api/jobs/{job_id}/cancel", self._cancel_job)
         r.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
