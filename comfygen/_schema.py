@@ -58,10 +58,12 @@ def _input(spec: Any) -> InputSchema | None:
     """Read one `/object_info` input spec: `["INT", {...}]`, `[[options], {...}]`, ..."""
     if not isinstance(spec, list) or not spec:
         return None
-    kind, extra = spec[0], spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    head: Any = spec[0]
+    extra: dict[str, Any] = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     options: list[Any] | None = None
-    if isinstance(kind, list):
-        kind, options = "COMBO", kind
+    kind: Any = head
+    if isinstance(head, list):
+        kind, options = "COMBO", head
     elif kind == "COMBO":
         options = extra.get("options") if isinstance(extra.get("options"), list) else []
     if not isinstance(kind, str):
