@@ -130,10 +130,12 @@ def _compact(schemas: Mapping[str, NodeSchema]) -> dict[str, Any]:
 def _expand(data: Mapping[str, Any]) -> dict[str, NodeSchema]:
     schemas = {}
     for class_type, node in data.items():
-        inputs = {
-            name: InputSchema(**{k: tuple(v) if k == "options" else v for k, v in entry.items()})
-            for name, entry in node["inputs"].items()
-        }
+        inputs = {}
+        for name, entry in node["inputs"].items():
+            fields: dict[str, Any] = dict(entry)
+            if "options" in fields:
+                fields["options"] = tuple(fields["options"])
+            inputs[name] = InputSchema(**fields)
         schemas[class_type] = NodeSchema(class_type, inputs, bool(node.get("output_node")))
     return schemas
 
