@@ -28,6 +28,7 @@ from ._names import (
     class_stem,
     field_name,
 )
+from ._schema import SCALAR_TYPES, InputSchema, Schemas
 
 # Output nodes recognised without an `$output.name` title, and what they produce.
 # comfykit 0.1.12 knew SaveImage, SaveVideo, SaveAudio, VHS_SaveVideo and VHS_SaveAudio.
@@ -61,11 +62,14 @@ class _Binding:
     field: str
     type: ParamType
     default: Scalar | None
+    input_schema: InputSchema | None = None
 
 
 @dataclass
 class _Analysis:
     file: str
+    schemas: Schemas | None = None
+    strict_combos: bool = False
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, hint: str, **where: Any) -> None:
@@ -109,10 +113,20 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def analyze(
-    graph: Any, *, source: str, function: Identifier, runninghub_id: str | None = None
+    graph: Any,
+    *,
+    source: str,
+    function: Identifier,
+    runninghub_id: str | None = None,
+    schemas: Schemas | None = None,
+    strict_combos: bool = False,
 ) -> tuple[WorkflowIR | None, list[Diagnostic]]:
-    """Turn an API-format graph into IR. Returns (None, diagnostics) when any is an error."""
-    state = _Analysis(source)
+    """Turn an API-format graph into IR. Returns (None, diagnostics) when any is an error.
+
+    With `schemas` (node schemas from /object_info), parameter types, bounds and choices
+    come from the nodes' definitions and defaults are checked against them.
+    """
+    state = _Analysis(source, schemas, strict_combos)
     if not isinstance(graph, dict) or not graph:
         state.error(
             "not-api-format",
@@ -290,7 +304,87 @@ def _bind(
         )
         return None
     param_type: ParamType = "media" if marker.upload else value_type
-    return _Binding(marker, node, name, field, param_type, None if marker.required else value)
+    default = None if marker.required else value
+    node_schema = state.schemas.get(node.class_type) if state.schemas is not None else None
+    input_schema = node_schema.inputs.get(field) if node_schema is not None else None
+    if input_schema is not None and not marker.upload and input_schema.type in SCALAR_TYPES:
+        typed = _schema_type(state, marker, field, value, input_schema, where)
+        if typed is None:
+            return None
+        param_type = typed
+        if param_type == "float" and isinstance(default, int) and not isinstance(default, bool):
+            default = float(default)  # a FLOAT input: its value is a float, whatever the JSON
+        return _Binding(marker, node, name, field, param_type, default, input_schema)
+    return _Binding(marker, node, name, field, param_type, default)
+
+
+_SCHEMA_TYPES: dict[str, ParamType] = {
+    "INT": "int", "FLOAT": "float", "BOOLEAN": "bool", "STRING": "str", "COMBO": "str",
+}  # fmt: skip
+
+
+def _schema_type(
+    state: _Analysis,
+    marker: ParamMarker,
+    field: str,
+    value: Any,
+    schema: InputSchema,
+    where: dict[str, Any],
+) -> ParamType | None:
+    """The parameter's type by the node's schema; a value that breaks the schema is an error."""
+    param_type = _SCHEMA_TYPES[schema.type]
+    fits = value is None or (
+        isinstance(value, bool)
+        if param_type == "bool"
+        else isinstance(value, (int, float)) and not isinstance(value, bool)
+        if param_type == "float"
+        else isinstance(value, int) and not isinstance(value, bool)
+        if param_type == "int"
+        else isinstance(value, str)
+    )
+    if not fits:
+        state.error(
+            "schema-mismatch",
+            f"input {quote(field)} is {schema.type} in the node's definition, but the "
+            f"workflow holds {value!r}",
+            "fix the value in the editor (or update the node schema with --server)",
+            **where,
+        )
+        return None
+    if marker.required or value is None:
+        return param_type
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = schema.minimum, schema.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            state.error(
+                "out-of-range",
+                f"the default {value!r} of input {quote(field)} is outside "
+                f"[{low}, {high}] of the node's definition",
+                "set a value within the bounds in the editor",
+                **where,
+            )
+            return None
+    choices = _choices(state, schema)
+    if choices is not None and value not in choices:
+        shown = ", ".join(quote(c) for c in choices[:8]) + (", ..." if len(choices) > 8 else "")
+        state.error(
+            "not-an-option",
+            f"the default {quote(str(value))} of input {quote(field)} is not one of its "
+            f"options ({shown})",
+            "pick one of the options in the editor",
+            **where,
+        )
+        return None
+    return param_type
+
+
+def _choices(state: _Analysis, schema: InputSchema) -> tuple[str, ...] | None:
+    """A combo's options as a `Literal`; file lists only with strict combos."""
+    if schema.type != "COMBO" or schema.options is None:
+        return None
+    if schema.files and not state.strict_combos:
+        return None
+    return schema.options
 
 
 def _merge_params(
@@ -320,6 +414,16 @@ def _merge_params(
         if not _agree(state, group, where):
             continue
         description = next((b.marker.description for b in group if b.marker.description), None)
+        schemas = [b.input_schema for b in group if b.input_schema is not None]
+        if description is None:
+            description = next((s.tooltip for s in schemas if s.tooltip), None)
+        lows = [s.minimum for s in schemas if s.minimum is not None]
+        highs = [s.maximum for s in schemas if s.maximum is not None]
+        option_sets = [set(c) for c in (_choices(state, s) for s in schemas) if c is not None]
+        choices = None
+        if option_sets:  # one name in several nodes: only what every one of them accepts
+            common = set.intersection(*option_sets)
+            choices = tuple(o for o in (_choices(state, schemas[0]) or ()) if o in common)
         params.append(
             ParamIR(
                 name=name,
@@ -331,6 +435,10 @@ def _merge_params(
                 targets=tuple(
                     TargetIR(b.node, b.field, inferred=b.field != b.marker.field) for b in group
                 ),
+                minimum=max(lows) if lows and first.type in ("int", "float") else None,
+                maximum=min(highs) if highs and first.type in ("int", "float") else None,
+                choices=choices or None,
+                schema=len(schemas) == len(group),
             )
         )
     return tuple(params)

@@ -11,6 +11,7 @@ from ._diagnostics import BuildError, Diagnostic
 from ._ir import WorkflowIR
 from ._names import function_name
 from ._render import render_module, render_package_init, syntax_gate
+from ._schema import Schemas, bundled
 from ._sources import Source, find_sources, load_json
 from ._write import GeneratedFile
 
@@ -25,7 +26,10 @@ class Build:
 
 
 def analyze_sources(
-    roots: Sequence[str | Path], runninghub_ids: Mapping[Path, str] | None = None
+    roots: Sequence[str | Path],
+    runninghub_ids: Mapping[Path, str] | None = None,
+    schemas: Schemas | None = None,
+    strict_combos: bool = False,
 ) -> tuple[list[WorkflowIR], list[Diagnostic]]:
     """Load and analyze every workflow under `roots`; cross-workflow clashes included.
 
@@ -47,7 +51,7 @@ def analyze_sources(
         )
     irs: list[WorkflowIR] = []
     for source in sources:
-        ir, found = _analyze_source(source)
+        ir, found = _analyze_source(source, schemas, strict_combos)
         diagnostics.extend(found)
         if ir is not None:
             irs.append(ir)
@@ -55,7 +59,9 @@ def analyze_sources(
     return irs, diagnostics
 
 
-def _analyze_source(source: Source) -> tuple[WorkflowIR | None, list[Diagnostic]]:
+def _analyze_source(
+    source: Source, schemas: Schemas | None, strict_combos: bool
+) -> tuple[WorkflowIR | None, list[Diagnostic]]:
     function = function_name(source.stem)
     if function is None:
         return None, [
@@ -71,7 +77,12 @@ def _analyze_source(source: Source) -> tuple[WorkflowIR | None, list[Diagnostic]
     if diagnostics:
         return None, diagnostics
     return analyze(
-        graph, source=source.display, function=function, runninghub_id=source.runninghub_id
+        graph,
+        source=source.display,
+        function=function,
+        runninghub_id=source.runninghub_id,
+        schemas=schemas,
+        strict_combos=strict_combos,
     )
 
 
@@ -100,14 +111,17 @@ def build(
     *,
     verify: bool = True,
     runninghub_ids: Mapping[Path, str] | None = None,
+    schemas: Schemas | None = None,
+    strict_combos: bool = False,
 ) -> Build:
     """Compile every workflow under `roots`; raises `BuildError` if anything is wrong.
 
     With `verify` (the default) every rendered file must parse with libcst. `check` passes
     False: it only compares text with what is on disk and writes nothing, and the parse
-    is most of a build's time.
+    is most of a build's time. `schemas` defaults to the bundled core-node schemas.
     """
-    irs, diagnostics = analyze_sources(roots, runninghub_ids)
+    schemas = bundled() if schemas is None else schemas
+    irs, diagnostics = analyze_sources(roots, runninghub_ids, schemas, strict_combos)
     if any(d.severity == "error" for d in diagnostics):
         raise BuildError(diagnostics)
     files = [GeneratedFile(f"{ir.function}.py", render_module(ir)) for ir in irs]

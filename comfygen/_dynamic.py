@@ -50,6 +50,7 @@ from ._diagnostics import Diagnostic
 from ._ir import ParamIR, WorkflowIR
 from ._names import Identifier, function_name
 from ._render import OUTPUT_CLASSES
+from ._schema import bundled
 from ._sources import Source, format_problem, load_json
 
 _PYTHON_TYPES: dict[str, Any] = {
@@ -359,7 +360,7 @@ def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
     stem = PurePosixPath(urlsplit(source).path).stem or "workflow"
     function = function_name(stem) or Identifier("workflow")
     ir, diagnostics = analyze(graph, source=source, function=function,
-                              runninghub_id=runninghub_id)  # fmt: skip
+                              runninghub_id=runninghub_id, schemas=bundled())  # fmt: skip
     if ir is None:
         raise ComfygenError(_describe(diagnostics))
     return ir

@@ -43,6 +43,11 @@ class ParamIR:
     default: Scalar | None
     description: str | None
     targets: tuple[TargetIR, ...]
+    # From the node schema (None: no schema for the node, or not given there).
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    schema: bool = False  # False: the type was inferred from the workflow's value
 
     @property
     def renamed(self) -> bool:

@@ -281,9 +281,14 @@ async def example_errors(kit: ComfyKit, comfy: ComfyUI) -> None:
         await text_preview(**untyped, client=comfy)
     except pydantic.ValidationError as error:
         print(f"[typed] bad argument: ValidationError: {error.errors()[0]['msg']}")
-    # The server's validation errors name the parameters that set the rejected inputs.
+    # Bounds from the node's definition are checked before anything is sent...
     try:
         await blur_preview(width=0, height=8, client=comfy)
+    except pydantic.ValidationError as error:
+        print(f"[typed] out of bounds: ValidationError: {error.errors()[0]['msg']}")
+    # ...and the server's own validation errors name the parameters that set the inputs.
+    try:
+        await invert_uploaded_image(image="no_such_file_on_the_server.png", client=comfy)
     except WorkflowValidationError as error:
         problem = error.errors[0]
         print(f"[typed] rejected input: parameter {problem.params}: {problem.message}")

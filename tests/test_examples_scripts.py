@@ -135,7 +135,8 @@ async def test_run_all_passes_against_the_fakes(
     assert "[typed] from a Path:" in output and "[typed] from bytes:" in output
     assert "[dynamic] rejected input: error, WorkflowValidationError" in output
     assert "[dynamic] node failure: error, ExecutionError" in output
-    assert "[typed] rejected input: parameter ('width',)" in output
+    assert "[typed] rejected input: parameter ('image',)" in output
+    assert "[typed] out of bounds: ValidationError" in output
 
     # What the servers saw: every kind of run reached them.
     assert {c["workflowId"] for c in runninghub.created} >= {"1987654321", "1987654322"}

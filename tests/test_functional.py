@@ -14,6 +14,7 @@ from typing import Any
 
 import comfygen_runtime as rt
 import httpx
+import pydantic
 import pytest
 from gen import (
     InvertColorImageResult,
@@ -96,13 +97,17 @@ async def test_missing_local_file_fails_before_submitting(
 
 
 async def test_validation_errors_name_the_parameters(comfyui: rt.ComfyUI) -> None:
-    with pytest.raises(rt.WorkflowValidationError) as caught:
+    # Bounds are checked before sending (the node schema); the server's own validation
+    # (here: LoadImage's file check) comes back mapped to the parameter that set the input.
+    with pytest.raises(pydantic.ValidationError):
         await invert_color_image(width=-5, client=comfyui)
+    with pytest.raises(rt.WorkflowValidationError) as caught:
+        await invert_uploaded_image(image="no_such_file_on_the_server.png", client=comfyui)
     (error,) = caught.value.errors
-    assert error.params == ("width",)
-    assert error.node_id == "1" and error.input == "width"
-    assert error.type == "value_smaller_than_min"
-    assert "parameter width" in str(caught.value)
+    assert error.params == ("image",)
+    assert error.node_id == "1" and error.input == "image"
+    assert error.type == "custom_validation_failed"
+    assert "parameter image" in str(caught.value)
 
 
 async def test_execution_errors_carry_node_and_traceback(comfyui: rt.ComfyUI) -> None:

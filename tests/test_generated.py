@@ -117,7 +117,7 @@ async def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     module = _load(tmp_path, "seed_readme", "t2i_workflow")
     async with rt.ComfyUI("http://127.0.0.1:9", unavailable_after=0.3) as client:
         with pytest.raises(rt.BackendUnavailableError, match=r"127\.0\.0\.1:9"):
-            await module.t2i_workflow(prompt="x", width=1, height=1, client=client)
+            await module.t2i_workflow(prompt="x", width=512, height=512, client=client)
 
 
 def test_hostile_module_embeds_the_graph_exactly(tmp_path: Path) -> None:

@@ -154,10 +154,13 @@ async def test_validation_errors_name_parameters(
     assert caught.value.errors and caught.value.errors[0].node_id == "1"
 
 
-async def test_real_validation_from_the_server(client: rt.RunningHub) -> None:
+async def test_real_validation_from_the_server(client: rt.RunningHub, make_module: Any) -> None:
+    module = make_module(
+        json.loads((EXAMPLES / "invert_uploaded_image.json").read_text()), "inv", "1987654323"
+    )
     with pytest.raises(rt.WorkflowValidationError) as caught:
-        await invert_color_image(width=-5, client=client)
-    assert caught.value.errors[0].params == ("width",)
+        await module.inv(image="no_such_file_on_the_server.png", client=client)
+    assert caught.value.errors[0].params == ("image",)
 
 
 async def test_failed_task(hub: FakeRunningHub, client: rt.RunningHub) -> None:

@@ -144,25 +144,35 @@ class BlurPreviewParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     width: int = Field(
+        ge=1,
+        le=16384,
         description='Sets input "width" of node "1" (EmptyImage).',
     )
 
     height: int = Field(
+        ge=1,
+        le=16384,
         description='Sets input "height" of node "1" (EmptyImage).',
     )
 
     color: int = Field(
         default=3355647,
+        ge=0,
+        le=16777215,
         description='Sets input "color" of node "1" (EmptyImage).',
     )
 
     radius: int = Field(
         default=5,
+        ge=1,
+        le=31,
         description="Blur radius in pixels",
     )
 
     sigma: float = Field(
         default=2.0,
+        ge=0.1,
+        le=10.0,
         description='Sets input "sigma" of node "2" (ImageBlur).',
     )
 
@@ -189,17 +199,18 @@ async def blur_preview(
     """Run the workflow "blur_preview.json" and return its outputs.
 
     Args:
-        width: Required. Sets input "width" of node "1" ("EmptyImage", title
-            "Canvas, $width!, $height!, $color").
-        height: Required. Sets input "height" of node "1" ("EmptyImage", title
-            "Canvas, $width!, $height!, $color").
-        color: Default 3355647. Sets input "color" of node "1" ("EmptyImage",
-            title "Canvas, $width!, $height!, $color").
-        radius: Blur radius in pixels. Default 5. Sets input "blur_radius" of node
-            "2" ("ImageBlur", title "Blur, $radius.blur_radius:Blur radius in
-            pixels, $sigma").
-        sigma: Default 2.0. Sets input "sigma" of node "2" ("ImageBlur", title
-            "Blur, $radius.blur_radius:Blur radius in pixels, $sigma").
+        width: Required. Between 1 and 16384. Sets input "width" of node "1"
+            ("EmptyImage", title "Canvas, $width!, $height!, $color").
+        height: Required. Between 1 and 16384. Sets input "height" of node "1"
+            ("EmptyImage", title "Canvas, $width!, $height!, $color").
+        color: Default 3355647. Between 0 and 16777215. Sets input "color" of node
+            "1" ("EmptyImage", title "Canvas, $width!, $height!, $color").
+        radius: Blur radius in pixels. Default 5. Between 1 and 31. Sets input
+            "blur_radius" of node "2" ("ImageBlur", title "Blur,
+            $radius.blur_radius:Blur radius in pixels, $sigma").
+        sigma: Default 2.0. Between 0.1 and 10.0. Sets input "sigma" of node "2"
+            ("ImageBlur", title "Blur, $radius.blur_radius:Blur radius in pixels,
+            $sigma").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

@@ -249,21 +249,29 @@ class BookCoverParams(BaseModel):
 
     width: int = Field(
         default=832,
+        ge=16,
+        le=16384,
         description="Cover width in pixels",
     )
 
     height: int = Field(
         default=1216,
+        ge=16,
+        le=16384,
         description="Cover height in pixels",
     )
 
     seed: int = Field(
         default=20240917,
-        description='Sets input "seed" of node "5" (KSampler).',
+        ge=0,
+        le=18446744073709551615,
+        description="The random seed used for creating the noise.",
     )
 
     thumbnail_scale: float = Field(
         default=0.25,
+        ge=0.01,
+        le=8.0,
         description="Thumbnail size relative to the cover",
     )
 
@@ -297,17 +305,19 @@ async def book_cover(
         prompt: Scene or mood of the cover art. Required. Sets input "text" of
             node "2" ("CLIPTextEncode", title "$prompt.text!:Scene or mood of the
             cover art").
-        width: Cover width in pixels. Default 832. Sets input "width" of node "4"
-            ("EmptyLatentImage", title "Cover size, $width:Cover width in pixels,
-            $height:Cover height in pixels").
-        height: Cover height in pixels. Default 1216. Sets input "height" of node
-            "4" ("EmptyLatentImage", title "Cover size, $width:Cover width in
-            pixels, $height:Cover height in pixels").
-        seed: Default 20240917. Sets input "seed" of node "5" ("KSampler", title
-            "Sampler, $seed").
-        thumbnail_scale: Thumbnail size relative to the cover. Default 0.25. Sets
-            input "scale_by" of node "8" ("ImageScaleBy", title "Thumbnail,
-            $thumbnail_scale.scale_by:Thumbnail size relative to the cover").
+        width: Cover width in pixels. Default 832. Between 16 and 16384. Sets
+            input "width" of node "4" ("EmptyLatentImage", title "Cover size,
+            $width:Cover width in pixels, $height:Cover height in pixels").
+        height: Cover height in pixels. Default 1216. Between 16 and 16384. Sets
+            input "height" of node "4" ("EmptyLatentImage", title "Cover size,
+            $width:Cover width in pixels, $height:Cover height in pixels").
+        seed: The random seed used for creating the noise. Default 20240917.
+            Between 0 and 18446744073709551615. Sets input "seed" of node "5"
+            ("KSampler", title "Sampler, $seed").
+        thumbnail_scale: Thumbnail size relative to the cover. Default 0.25.
+            Between 0.01 and 8.0. Sets input "scale_by" of node "8"
+            ("ImageScaleBy", title "Thumbnail, $thumbnail_scale.scale_by:Thumbnail
+            size relative to the cover").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

@@ -251,7 +251,7 @@ class ImageToImageParams(BaseModel):
 
     model: str = Field(
         default="v1-5-pruned-emaonly-fp16.safetensors",
-        description='Sets input "ckpt_name" of node "1" (CheckpointLoaderSimple).',
+        description="The name of the checkpoint (model) to load.",
     )
 
     image: MediaInput = Field(
@@ -264,21 +264,27 @@ class ImageToImageParams(BaseModel):
 
     negative_prompt: str = Field(
         default="blurry, low quality, jpeg artifacts, watermark, text, deformed",
-        description='Sets input "text" of node "5" (CLIPTextEncode).',
+        description="The text to be encoded.",
     )
 
     seed: int = Field(
         default=42,
-        description='Sets input "seed" of node "6" (KSampler).',
+        ge=0,
+        le=18446744073709551615,
+        description="The random seed used for creating the noise.",
     )
 
     steps: int = Field(
         default=30,
-        description='Sets input "steps" of node "6" (KSampler).',
+        ge=1,
+        le=10000,
+        description="The number of steps used in the denoising process.",
     )
 
     strength: float = Field(
         default=0.6,
+        ge=0.0,
+        le=1.0,
         description="How much to change the input image (0 keeps it and 1 replaces it)",
     )
 
@@ -307,28 +313,30 @@ async def image_to_image(
     """Run the workflow "image_to_image.json" and return its outputs.
 
     Args:
-        model: Default 'v1-5-pruned-emaonly-fp16.safetensors'. Sets input
-            "ckpt_name" of node "1" ("CheckpointLoaderSimple", title
-            "$model.ckpt_name").
+        model: The name of the checkpoint (model) to load. Default
+            'v1-5-pruned-emaonly-fp16.safetensors'. Sets input "ckpt_name" of node
+            "1" ("CheckpointLoaderSimple", title "$model.ckpt_name").
         image: Required. Uploaded: a path, bytes, an http(s) URL, or a file name
             on the server. Sets input "image" of node "2" ("LoadImage", title
             "$~image!").
         prompt: How the image should look after the edit. Required. Sets input
             "text" of node "4" ("CLIPTextEncode", title "$prompt.text!:How the
             image should look after the edit").
-        negative_prompt: Default 'blurry, low quality, jpeg artifacts, watermark,
-            text, deformed'. Sets input "text" of node "5" ("CLIPTextEncode",
-            title "$negative_prompt.text").
-        seed: Default 42. Sets input "seed" of node "6" ("KSampler", title
-            "Sampler, $seed, $steps, $strength.denoise:How much to change the
-            input image (0 keeps it and 1 replaces it)").
-        steps: Default 30. Sets input "steps" of node "6" ("KSampler", title
+        negative_prompt: The text to be encoded. Default 'blurry, low quality,
+            jpeg artifacts, watermark, text, deformed'. Sets input "text" of node
+            "5" ("CLIPTextEncode", title "$negative_prompt.text").
+        seed: The random seed used for creating the noise. Default 42. Between 0
+            and 18446744073709551615. Sets input "seed" of node "6" ("KSampler",
+            title "Sampler, $seed, $steps, $strength.denoise:How much to change
+            the input image (0 keeps it and 1 replaces it)").
+        steps: The number of steps used in the denoising process. Default 30.
+            Between 1 and 10000. Sets input "steps" of node "6" ("KSampler", title
             "Sampler, $seed, $steps, $strength.denoise:How much to change the
             input image (0 keeps it and 1 replaces it)").
         strength: How much to change the input image (0 keeps it and 1 replaces
-            it). Default 0.6. Sets input "denoise" of node "6" ("KSampler", title
-            "Sampler, $seed, $steps, $strength.denoise:How much to change the
-            input image (0 keeps it and 1 replaces it)").
+            it). Default 0.6. Between 0.0 and 1.0. Sets input "denoise" of node
+            "6" ("KSampler", title "Sampler, $seed, $steps, $strength.denoise:How
+            much to change the input image (0 keeps it and 1 replaces it)").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

@@ -121,16 +121,22 @@ class InvertColorImageParams(BaseModel):
 
     width: int = Field(
         default=512,
+        ge=1,
+        le=16384,
         description='Sets input "width" of node "1" (EmptyImage).',
     )
 
     height: int = Field(
         default=512,
+        ge=1,
+        le=16384,
         description='Sets input "height" of node "1" (EmptyImage).',
     )
 
     color: int = Field(
         default=16744448,
+        ge=0,
+        le=16777215,
         description="Fill colour as a 0xRRGGBB integer",
     )
 
@@ -155,13 +161,15 @@ async def invert_color_image(
     """Run the workflow "invert_color_image.json" and return its outputs.
 
     Args:
-        width: Default 512. Sets input "width" of node "1" ("EmptyImage", title
-            "Canvas, $width, $height, $color:Fill colour as a 0xRRGGBB integer").
-        height: Default 512. Sets input "height" of node "1" ("EmptyImage", title
-            "Canvas, $width, $height, $color:Fill colour as a 0xRRGGBB integer").
-        color: Fill colour as a 0xRRGGBB integer. Default 16744448. Sets input
-            "color" of node "1" ("EmptyImage", title "Canvas, $width, $height,
-            $color:Fill colour as a 0xRRGGBB integer").
+        width: Default 512. Between 1 and 16384. Sets input "width" of node "1"
+            ("EmptyImage", title "Canvas, $width, $height, $color:Fill colour as a
+            0xRRGGBB integer").
+        height: Default 512. Between 1 and 16384. Sets input "height" of node "1"
+            ("EmptyImage", title "Canvas, $width, $height, $color:Fill colour as a
+            0xRRGGBB integer").
+        color: Fill colour as a 0xRRGGBB integer. Default 16744448. Between 0 and
+            16777215. Sets input "color" of node "1" ("EmptyImage", title "Canvas,
+            $width, $height, $color:Fill colour as a 0xRRGGBB integer").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeAlias
 
 import comfygen_runtime as _rt
 from comfygen_runtime import (
@@ -15,6 +15,53 @@ from comfygen_runtime import (
 from pydantic import BaseModel, ConfigDict, Field
 
 _rt.require_contract(1)
+
+SamplerNameChoice: TypeAlias = Literal[
+    "euler",
+    "euler_cfg_pp",
+    "euler_ancestral",
+    "euler_ancestral_cfg_pp",
+    "heun",
+    "heunpp2",
+    "exp_heun_2_x0",
+    "exp_heun_2_x0_sde",
+    "dpm_2",
+    "dpm_2_ancestral",
+    "lms",
+    "dpm_fast",
+    "dpm_adaptive",
+    "dpmpp_2s_ancestral",
+    "dpmpp_2s_ancestral_cfg_pp",
+    "dpmpp_sde",
+    "dpmpp_sde_gpu",
+    "dpmpp_2m",
+    "dpmpp_2m_cfg_pp",
+    "dpmpp_2m_sde",
+    "dpmpp_2m_sde_gpu",
+    "dpmpp_2m_sde_heun",
+    "dpmpp_2m_sde_heun_gpu",
+    "dpmpp_3m_sde",
+    "dpmpp_3m_sde_gpu",
+    "ddpm",
+    "lcm",
+    "ipndm",
+    "ipndm_v",
+    "deis",
+    "res_multistep",
+    "res_multistep_cfg_pp",
+    "res_multistep_ancestral",
+    "res_multistep_ancestral_cfg_pp",
+    "gradient_estimation",
+    "gradient_estimation_cfg_pp",
+    "er_sde",
+    "seeds_2",
+    "seeds_3",
+    "sa_solver",
+    "sa_solver_pece",
+    "ddim",
+    "uni_pc",
+    "uni_pc_bh2",
+]
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
@@ -260,7 +307,7 @@ class SdxlTextToImageParams(BaseModel):
 
     model: str = Field(
         default="sd_xl_base_1.0.safetensors",
-        description='Sets input "ckpt_name" of node "1" (CheckpointLoaderSimple).',
+        description="The name of the checkpoint (model) to load.",
     )
 
     prompt: str = Field(
@@ -269,37 +316,47 @@ class SdxlTextToImageParams(BaseModel):
 
     negative_prompt: str = Field(
         default="blurry, low quality, jpeg artifacts, watermark, text, deformed",
-        description='Sets input "text" of node "3" (CLIPTextEncode).',
+        description="The text to be encoded.",
     )
 
     width: int = Field(
         default=1024,
-        description='Sets input "width" of node "4" (EmptyLatentImage).',
+        ge=16,
+        le=16384,
+        description="The width of the latent images in pixels.",
     )
 
     height: int = Field(
         default=1024,
-        description='Sets input "height" of node "4" (EmptyLatentImage).',
+        ge=16,
+        le=16384,
+        description="The height of the latent images in pixels.",
     )
 
     seed: int = Field(
         default=156680208700286,
-        description='Sets input "seed" of node "5" (KSampler).',
+        ge=0,
+        le=18446744073709551615,
+        description="The random seed used for creating the noise.",
     )
 
     steps: int = Field(
         default=25,
-        description='Sets input "steps" of node "5" (KSampler).',
+        ge=1,
+        le=10000,
+        description="The number of steps used in the denoising process.",
     )
 
     cfg: float = Field(
         default=7.5,
-        description='Sets input "cfg" of node "5" (KSampler).',
+        ge=0.0,
+        le=100.0,
+        description="The Classifier-Free Guidance scale balances creativity and adherence to the prompt. Higher values result in images more closely matching the prompt however too high values will negatively impact quality.",
     )
 
-    sampler_name: str = Field(
+    sampler_name: SamplerNameChoice = Field(
         default="euler",
-        description='Sets input "sampler_name" of node "5" (KSampler).',
+        description="The algorithm used when sampling, this can affect the quality, speed, and style of the generated output.",
     )
 
 
@@ -321,7 +378,7 @@ async def sdxl_text_to_image(
     seed: int = 156680208700286,
     steps: int = 25,
     cfg: float = 7.5,
-    sampler_name: str = "euler",
+    sampler_name: SamplerNameChoice = "euler",
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
@@ -329,25 +386,36 @@ async def sdxl_text_to_image(
     """Run the workflow "sdxl_text_to_image.json" and return its outputs.
 
     Args:
-        model: Default 'sd_xl_base_1.0.safetensors'. Sets input "ckpt_name" of
-            node "1" ("CheckpointLoaderSimple", title "$model.ckpt_name").
+        model: The name of the checkpoint (model) to load. Default
+            'sd_xl_base_1.0.safetensors'. Sets input "ckpt_name" of node "1"
+            ("CheckpointLoaderSimple", title "$model.ckpt_name").
         prompt: What to draw. Required. Sets input "text" of node "2"
             ("CLIPTextEncode", title "$prompt.text!:What to draw").
-        negative_prompt: Default 'blurry, low quality, jpeg artifacts, watermark,
-            text, deformed'. Sets input "text" of node "3" ("CLIPTextEncode",
-            title "$negative_prompt.text").
-        width: Default 1024. Sets input "width" of node "4" ("EmptyLatentImage",
+        negative_prompt: The text to be encoded. Default 'blurry, low quality,
+            jpeg artifacts, watermark, text, deformed'. Sets input "text" of node
+            "3" ("CLIPTextEncode", title "$negative_prompt.text").
+        width: The width of the latent images in pixels. Default 1024. Between 16
+            and 16384. Sets input "width" of node "4" ("EmptyLatentImage", title
+            "Size, $width, $height").
+        height: The height of the latent images in pixels. Default 1024. Between
+            16 and 16384. Sets input "height" of node "4" ("EmptyLatentImage",
             title "Size, $width, $height").
-        height: Default 1024. Sets input "height" of node "4" ("EmptyLatentImage",
-            title "Size, $width, $height").
-        seed: Default 156680208700286. Sets input "seed" of node "5" ("KSampler",
-            title "Sampler, $seed, $steps, $cfg, $sampler_name").
-        steps: Default 25. Sets input "steps" of node "5" ("KSampler", title
+        seed: The random seed used for creating the noise. Default
+            156680208700286. Between 0 and 18446744073709551615. Sets input "seed"
+            of node "5" ("KSampler", title "Sampler, $seed, $steps, $cfg,
+            $sampler_name").
+        steps: The number of steps used in the denoising process. Default 25.
+            Between 1 and 10000. Sets input "steps" of node "5" ("KSampler", title
             "Sampler, $seed, $steps, $cfg, $sampler_name").
-        cfg: Default 7.5. Sets input "cfg" of node "5" ("KSampler", title
-            "Sampler, $seed, $steps, $cfg, $sampler_name").
-        sampler_name: Default 'euler'. Sets input "sampler_name" of node "5"
+        cfg: The Classifier-Free Guidance scale balances creativity and adherence
+            to the prompt. Higher values result in images more closely matching
+            the prompt however too high values will negatively impact quality.
+            Default 7.5. Between 0.0 and 100.0. Sets input "cfg" of node "5"
             ("KSampler", title "Sampler, $seed, $steps, $cfg, $sampler_name").
+        sampler_name: The algorithm used when sampling, this can affect the
+            quality, speed, and style of the generated output. Default 'euler'.
+            Sets input "sampler_name" of node "5" ("KSampler", title "Sampler,
+            $seed, $steps, $cfg, $sampler_name").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

@@ -268,7 +268,7 @@ class TextToAudioParams(BaseModel):
 
     model: str = Field(
         default="stable-audio-open-1.0.safetensors",
-        description='Sets input "ckpt_name" of node "1" (CheckpointLoaderSimple).',
+        description="The name of the checkpoint (model) to load.",
     )
 
     prompt: str = Field(
@@ -277,27 +277,35 @@ class TextToAudioParams(BaseModel):
 
     negative_prompt: str = Field(
         default="low quality, distorted, noise, clipping",
-        description='Sets input "text" of node "4" (CLIPTextEncode).',
+        description="The text to be encoded.",
     )
 
     seconds: float = Field(
         default=30.0,
+        ge=1.0,
+        le=1000.0,
         description="Length of the clip in seconds",
     )
 
     seed: int = Field(
         default=916485022,
-        description='Sets input "seed" of node "7" (KSampler).',
+        ge=0,
+        le=18446744073709551615,
+        description="The random seed used for creating the noise.",
     )
 
     steps: int = Field(
         default=50,
-        description='Sets input "steps" of node "7" (KSampler).',
+        ge=1,
+        le=10000,
+        description="The number of steps used in the denoising process.",
     )
 
     cfg: float = Field(
         default=4.98,
-        description='Sets input "cfg" of node "7" (KSampler).',
+        ge=0.0,
+        le=100.0,
+        description="The Classifier-Free Guidance scale balances creativity and adherence to the prompt. Higher values result in images more closely matching the prompt however too high values will negatively impact quality.",
     )
 
 
@@ -325,25 +333,31 @@ async def text_to_audio(
     """Run the workflow "text_to_audio.json" and return its outputs.
 
     Args:
-        model: Default 'stable-audio-open-1.0.safetensors'. Sets input "ckpt_name"
-            of node "1" ("CheckpointLoaderSimple", title "$model.ckpt_name").
+        model: The name of the checkpoint (model) to load. Default
+            'stable-audio-open-1.0.safetensors'. Sets input "ckpt_name" of node
+            "1" ("CheckpointLoaderSimple", title "$model.ckpt_name").
         prompt: Description of the sound or music. Required. Sets input "text" of
             node "3" ("CLIPTextEncode", title "$prompt.text!:Description of the
             sound or music").
-        negative_prompt: Default 'low quality, distorted, noise, clipping'. Sets
-            input "text" of node "4" ("CLIPTextEncode", title
-            "$negative_prompt.text").
-        seconds: Length of the clip in seconds. Default 30.0. Sets input
-            "seconds_total" of node "5" ("ConditioningStableAudio", title "Timing,
-            $seconds.seconds_total"); input "seconds" of node "6"
-            ("EmptyLatentAudio", title "Duration, $seconds:Length of the clip in
-            seconds").
-        seed: Default 916485022. Sets input "seed" of node "7" ("KSampler", title
+        negative_prompt: The text to be encoded. Default 'low quality, distorted,
+            noise, clipping'. Sets input "text" of node "4" ("CLIPTextEncode",
+            title "$negative_prompt.text").
+        seconds: Length of the clip in seconds. Default 30.0. Between 1.0 and
+            1000.0. Sets input "seconds_total" of node "5"
+            ("ConditioningStableAudio", title "Timing, $seconds.seconds_total");
+            input "seconds" of node "6" ("EmptyLatentAudio", title "Duration,
+            $seconds:Length of the clip in seconds").
+        seed: The random seed used for creating the noise. Default 916485022.
+            Between 0 and 18446744073709551615. Sets input "seed" of node "7"
+            ("KSampler", title "Sampler, $seed, $steps, $cfg").
+        steps: The number of steps used in the denoising process. Default 50.
+            Between 1 and 10000. Sets input "steps" of node "7" ("KSampler", title
             "Sampler, $seed, $steps, $cfg").
-        steps: Default 50. Sets input "steps" of node "7" ("KSampler", title
-            "Sampler, $seed, $steps, $cfg").
-        cfg: Default 4.98. Sets input "cfg" of node "7" ("KSampler", title
-            "Sampler, $seed, $steps, $cfg").
+        cfg: The Classifier-Free Guidance scale balances creativity and adherence
+            to the prompt. Higher values result in images more closely matching
+            the prompt however too high values will negatively impact quality.
+            Default 4.98. Between 0.0 and 100.0. Sets input "cfg" of node "7"
+            ("KSampler", title "Sampler, $seed, $steps, $cfg").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

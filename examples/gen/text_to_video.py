@@ -332,41 +332,55 @@ class TextToVideoParams(BaseModel):
 
     negative_prompt: str = Field(
         default="static, frozen frame, blurry, low quality, jpeg artifacts, watermark, text, deformed, extra limbs, flickering",
-        description='Sets input "text" of node "6" (CLIPTextEncode).',
+        description="The text to be encoded.",
     )
 
     width: int = Field(
         default=832,
+        ge=16,
+        le=16384,
         description='Sets input "width" of node "7" (EmptyHunyuanLatentVideo).',
     )
 
     height: int = Field(
         default=480,
+        ge=16,
+        le=16384,
         description='Sets input "height" of node "7" (EmptyHunyuanLatentVideo).',
     )
 
     frames: int = Field(
         default=33,
+        ge=1,
+        le=16384,
         description="Number of frames (a multiple of 4 plus 1)",
     )
 
     seed: int = Field(
         default=82628696717253,
-        description='Sets input "seed" of node "8" (KSampler).',
+        ge=0,
+        le=18446744073709551615,
+        description="The random seed used for creating the noise.",
     )
 
     steps: int = Field(
         default=30,
-        description='Sets input "steps" of node "8" (KSampler).',
+        ge=1,
+        le=10000,
+        description="The number of steps used in the denoising process.",
     )
 
     cfg: float = Field(
         default=6.0,
-        description='Sets input "cfg" of node "8" (KSampler).',
+        ge=0.0,
+        le=100.0,
+        description="The Classifier-Free Guidance scale balances creativity and adherence to the prompt. Higher values result in images more closely matching the prompt however too high values will negatively impact quality.",
     )
 
     fps: float = Field(
         default=16.0,
+        ge=1.0,
+        le=120.0,
         description="Frames per second",
     )
 
@@ -402,28 +416,34 @@ async def text_to_video(
             of node "1" ("UNETLoader", title "$model.unet_name").
         prompt: What happens in the video. Required. Sets input "text" of node "5"
             ("CLIPTextEncode", title "$prompt.text!:What happens in the video").
-        negative_prompt: Default 'static, frozen frame, blurry, low quality, jpeg
-            artifacts, watermark, text, deformed, extra limbs, flickering'. Sets
-            input "text" of node "6" ("CLIPTextEncode", title
-            "$negative_prompt.text").
-        width: Default 832. Sets input "width" of node "7"
+        negative_prompt: The text to be encoded. Default 'static, frozen frame,
+            blurry, low quality, jpeg artifacts, watermark, text, deformed, extra
+            limbs, flickering'. Sets input "text" of node "6" ("CLIPTextEncode",
+            title "$negative_prompt.text").
+        width: Default 832. Between 16 and 16384. Sets input "width" of node "7"
             ("EmptyHunyuanLatentVideo", title "Video size, $width, $height,
             $frames.length:Number of frames (a multiple of 4 plus 1)").
-        height: Default 480. Sets input "height" of node "7"
+        height: Default 480. Between 16 and 16384. Sets input "height" of node "7"
             ("EmptyHunyuanLatentVideo", title "Video size, $width, $height,
             $frames.length:Number of frames (a multiple of 4 plus 1)").
-        frames: Number of frames (a multiple of 4 plus 1). Default 33. Sets input
-            "length" of node "7" ("EmptyHunyuanLatentVideo", title "Video size,
-            $width, $height, $frames.length:Number of frames (a multiple of 4 plus
-            1)").
-        seed: Default 82628696717253. Sets input "seed" of node "8" ("KSampler",
-            title "Sampler, $seed, $steps, $cfg").
-        steps: Default 30. Sets input "steps" of node "8" ("KSampler", title
+        frames: Number of frames (a multiple of 4 plus 1). Default 33. Between 1
+            and 16384. Sets input "length" of node "7" ("EmptyHunyuanLatentVideo",
+            title "Video size, $width, $height, $frames.length:Number of frames (a
+            multiple of 4 plus 1)").
+        seed: The random seed used for creating the noise. Default 82628696717253.
+            Between 0 and 18446744073709551615. Sets input "seed" of node "8"
+            ("KSampler", title "Sampler, $seed, $steps, $cfg").
+        steps: The number of steps used in the denoising process. Default 30.
+            Between 1 and 10000. Sets input "steps" of node "8" ("KSampler", title
             "Sampler, $seed, $steps, $cfg").
-        cfg: Default 6.0. Sets input "cfg" of node "8" ("KSampler", title
-            "Sampler, $seed, $steps, $cfg").
-        fps: Frames per second. Default 16.0. Sets input "fps" of node "10"
-            ("CreateVideo", title "$fps.fps:Frames per second").
+        cfg: The Classifier-Free Guidance scale balances creativity and adherence
+            to the prompt. Higher values result in images more closely matching
+            the prompt however too high values will negatively impact quality.
+            Default 6.0. Between 0.0 and 100.0. Sets input "cfg" of node "8"
+            ("KSampler", title "Sampler, $seed, $steps, $cfg").
+        fps: Frames per second. Default 16.0. Between 1.0 and 120.0. Sets input
+            "fps" of node "10" ("CreateVideo", title "$fps.fps:Frames per
+            second").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

@@ -353,36 +353,47 @@ async def hostile_names_2(
     Args:
         prompt: a "quoted" \\ description with newline. Required. Sets input "text"
             of node "1" ("Evil\\"Node", title "Say \\"\\"\\"hi\\"\\"\\", $prompt.text!:a
-            \\"quoted\\" \\\\ description\\nwith newline").
+            \\"quoted\\" \\\\ description\\nwith newline"). Type inferred from the
+            workflow's value: no node schema for "Evil\\"Node".
         neg_prompt: Default 'tab\\there\\r\\nand \\u2028 sep \\x00 nul \\ud800 lone'.
             Sets input "text" of node "2" ("Node", title "$neg-prompt.text,
-            $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf, $neg_zero").
-            Written "neg-prompt" in the workflow.
+            $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf, $neg_zero"). Type
+            inferred from the workflow's value: no node schema for "Node". Written
+            "neg-prompt" in the workflow.
         lambda_: Default "λ 猫 🐱 ' \\\\". Sets input "value" of node "2" ("Node",
             title "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf,
-            $neg_inf, $neg_zero"). Written "lambda" in the workflow.
+            $neg_inf, $neg_zero"). Type inferred from the workflow's value: no
+            node schema for "Node". Written "lambda" in the workflow.
         huge: Default 123456789012345678901234567890. Sets input "huge" of node
             "2" ("Node", title "$neg-prompt.text, $lambda.value, $huge, $tiny,
-            $nan, $inf, $neg_inf, $neg_zero").
+            $nan, $inf, $neg_inf, $neg_zero"). Type inferred from the workflow's
+            value: no node schema for "Node".
         tiny: Default -1e-300. Sets input "tiny" of node "2" ("Node", title
             "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf,
-            $neg_zero").
+            $neg_zero"). Type inferred from the workflow's value: no node schema
+            for "Node".
         nan: Default nan. Sets input "nan" of node "2" ("Node", title
             "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf,
-            $neg_zero").
+            $neg_zero"). Type inferred from the workflow's value: no node schema
+            for "Node".
         inf: Default inf. Sets input "inf" of node "2" ("Node", title
             "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf,
-            $neg_zero").
+            $neg_zero"). Type inferred from the workflow's value: no node schema
+            for "Node".
         neg_inf: Default -inf. Sets input "neg_inf" of node "2" ("Node", title
             "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf,
-            $neg_zero").
+            $neg_zero"). Type inferred from the workflow's value: no node schema
+            for "Node".
         neg_zero: Default -0.0. Sets input "neg_zero" of node "2" ("Node", title
             "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf,
-            $neg_zero").
+            $neg_zero"). Type inferred from the workflow's value: no node schema
+            for "Node".
         flag: Default False. Sets input "flag" of node "3" ("Node", title "$flag,
-            $ratio, $~clip.file").
+            $ratio, $~clip.file"). Type inferred from the workflow's value: no
+            node schema for "Node".
         ratio: Default 0.5. Sets input "ratio" of node "3" ("Node", title "$flag,
-            $ratio, $~clip.file").
+            $ratio, $~clip.file"). Type inferred from the workflow's value: no
+            node schema for "Node".
         clip: Default 'a b&c+d.wav'. Uploaded: a path, bytes, an http(s) URL, or a
             file name on the server. Sets input "file" of node "3" ("Node", title
             "$flag, $ratio, $~clip.file").

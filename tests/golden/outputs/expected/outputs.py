@@ -282,11 +282,15 @@ class OutputsParams(BaseModel):
 
     width: int = Field(
         default=64,
+        ge=1,
+        le=16384,
         description='Sets input "width" of node "1" (EmptyImage).',
     )
 
     height: int = Field(
         default=64,
+        ge=1,
+        le=16384,
         description='Sets input "height" of node "1" (EmptyImage).',
     )
 
@@ -338,10 +342,10 @@ async def outputs(
     """Run the workflow "outputs.json" and return its outputs.
 
     Args:
-        width: Default 64. Sets input "width" of node "1" ("EmptyImage", title
-            "Empty, $width, $height").
-        height: Default 64. Sets input "height" of node "1" ("EmptyImage", title
-            "Empty, $width, $height").
+        width: Default 64. Between 1 and 16384. Sets input "width" of node "1"
+            ("EmptyImage", title "Empty, $width, $height").
+        height: Default 64. Between 1 and 16384. Sets input "height" of node "1"
+            ("EmptyImage", title "Empty, $width, $height").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.

@@ -236,25 +236,33 @@ class T2iWorkflowParams(BaseModel):
 
     seed: int = Field(
         default=0,
-        description='Sets input "seed" of node "3" (KSampler).',
+        ge=0,
+        le=18446744073709551615,
+        description="The random seed used for creating the noise.",
     )
 
     steps: int = Field(
         default=20,
-        description='Sets input "steps" of node "3" (KSampler).',
+        ge=1,
+        le=10000,
+        description="The number of steps used in the denoising process.",
     )
 
     model: str = Field(
         default="sd_xl_base_1.0.safetensors",
-        description='Sets input "ckpt_name" of node "4" (CheckpointLoaderSimple).',
+        description="The name of the checkpoint (model) to load.",
     )
 
     width: int = Field(
-        description='Sets input "width" of node "5" (EmptyLatentImage).',
+        ge=16,
+        le=16384,
+        description="The width of the latent images in pixels.",
     )
 
     height: int = Field(
-        description='Sets input "height" of node "5" (EmptyLatentImage).',
+        ge=16,
+        le=16384,
+        description="The height of the latent images in pixels.",
     )
 
     prompt: str = Field(
@@ -263,7 +271,7 @@ class T2iWorkflowParams(BaseModel):
 
     negative_prompt: str = Field(
         default="blurry",
-        description='Sets input "text" of node "7" (CLIPTextEncode).',
+        description="The text to be encoded.",
     )
 
 
@@ -291,20 +299,25 @@ async def t2i_workflow(
     """Run the workflow "t2i_workflow.json" and return its outputs.
 
     Args:
-        seed: Default 0. Sets input "seed" of node "3" ("KSampler", title
+        seed: The random seed used for creating the noise. Default 0. Between 0
+            and 18446744073709551615. Sets input "seed" of node "3" ("KSampler",
+            title "Sampler, $seed, $steps").
+        steps: The number of steps used in the denoising process. Default 20.
+            Between 1 and 10000. Sets input "steps" of node "3" ("KSampler", title
             "Sampler, $seed, $steps").
-        steps: Default 20. Sets input "steps" of node "3" ("KSampler", title
-            "Sampler, $seed, $steps").
-        model: Default 'sd_xl_base_1.0.safetensors'. Sets input "ckpt_name" of
-            node "4" ("CheckpointLoaderSimple", title "$model.ckpt_name").
-        width: Required. Sets input "width" of node "5" ("EmptyLatentImage", title
+        model: The name of the checkpoint (model) to load. Default
+            'sd_xl_base_1.0.safetensors'. Sets input "ckpt_name" of node "4"
+            ("CheckpointLoaderSimple", title "$model.ckpt_name").
+        width: The width of the latent images in pixels. Required. Between 16 and
+            16384. Sets input "width" of node "5" ("EmptyLatentImage", title
             "Canvas, $width!, $height!").
-        height: Required. Sets input "height" of node "5" ("EmptyLatentImage",
-            title "Canvas, $width!, $height!").
+        height: The height of the latent images in pixels. Required. Between 16
+            and 16384. Sets input "height" of node "5" ("EmptyLatentImage", title
+            "Canvas, $width!, $height!").
         prompt: What to draw. Required. Sets input "text" of node "6"
             ("CLIPTextEncode", title "$prompt.text!:What to draw").
-        negative_prompt: Default 'blurry'. Sets input "text" of node "7"
-            ("CLIPTextEncode", title "$negative_prompt.text").
+        negative_prompt: The text to be encoded. Default 'blurry'. Sets input
+            "text" of node "7" ("CLIPTextEncode", title "$negative_prompt.text").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.
