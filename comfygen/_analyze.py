@@ -172,6 +172,16 @@ def analyze(
             binding = _bind(state, marker, node_ref, node["inputs"], where)
             if binding is not None:
                 bindings.append(binding)
+                _check_upload_marker(state, binding, where)
+        if state.schemas is not None and node_ref.class_type not in state.schemas:
+            state.warning(
+                "unknown-node",
+                f"class {quote(node_ref.class_type)} is not among the known node schemas "
+                "(a custom node?); its parameters' types come from the workflow's values",
+                "pass --server URL (or --object-info FILE) to use the nodes of the server "
+                "that will run it",
+                **where,
+            )
 
     function_stem = class_stem(function)
     params_class = Identifier(function_stem + "Params")
@@ -316,6 +326,22 @@ def _bind(
             default = float(default)  # a FLOAT input: its value is a float, whatever the JSON
         return _Binding(marker, node, name, field, param_type, default, input_schema)
     return _Binding(marker, node, name, field, param_type, default)
+
+
+# Loaders whose file input reads a file from the server's input folder.
+_LOADERS = {"LoadImage": "image", "LoadImageMask": "image", "LoadAudio": "audio",
+            "LoadVideo": "file", "VHS_LoadVideo": "video", "VHS_LoadAudio": "audio"}  # fmt: skip
+
+
+def _check_upload_marker(state: _Analysis, binding: _Binding, where: dict[str, Any]) -> None:
+    if _LOADERS.get(binding.node.class_type) == binding.field and not binding.marker.upload:
+        state.warning(
+            "upload-marker-missing",
+            f"parameter {quote(binding.name)} sets the file input {quote(binding.field)} of a "
+            "loader without '~', so a local file passed to it is not uploaded",
+            f"write {quote('$~' + binding.marker.text.lstrip('$'))} to upload what callers pass",
+            **where,
+        )
 
 
 _SCHEMA_TYPES: dict[str, ParamType] = {

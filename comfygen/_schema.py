@@ -12,6 +12,7 @@ A server's own nodes (custom nodes included) come from `--object-info FILE` or
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 
 BUNDLED = Path(__file__).parent / "schemas" / "core.json.gz"
 SCALAR_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
+_MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def _input(spec: Any) -> InputSchema | None:
         flags = ("image_upload", "audio_upload", "video_upload", "remote")
         files = not options or any(extra.get(flag) for flag in flags)
         files = files or set(map(str, options)) <= {"pixel_space"}  # VAELoader, no models
+        files = files or any(str(o).lower().endswith(_MODEL_EXTENSIONS) for o in options)
     tooltip = extra.get("tooltip")
     default = extra.get("default")
     return InputSchema(
@@ -82,7 +85,7 @@ def _input(spec: Any) -> InputSchema | None:
         minimum=_number(extra.get("min")),
         maximum=_number(extra.get("max")),
         step=_number(extra.get("step")),
-        options=tuple(str(o) for o in options) if options is not None and not files else None,
+        options=tuple(str(o) for o in options) if options is not None else None,
         files=files,
         tooltip=tooltip if isinstance(tooltip, str) else None,
     )
@@ -118,6 +121,8 @@ def _compact(schemas: Mapping[str, NodeSchema]) -> dict[str, Any]:
             entry: dict[str, Any] = {"type": schema.type}
             for key in ("default", "minimum", "maximum", "step", "options", "tooltip"):
                 value = getattr(schema, key)
+                if key == "options" and schema.files:
+                    continue  # the recording server's own files say nothing about yours
                 if value is not None:
                     entry[key] = list(value) if isinstance(value, tuple) else value
             if schema.files:
@@ -147,10 +152,24 @@ def bundled() -> Mapping[str, NodeSchema]:
 
 
 def merged(*layers: Mapping[str, NodeSchema]) -> dict[str, NodeSchema]:
-    """Later layers (a server's own nodes) replace earlier ones class by class."""
+    """Later layers (a server's own nodes) replace earlier ones class by class.
+
+    A combo that an earlier layer knows as a file list stays one: a server with models
+    lists its files there, which would otherwise look like an ordinary set of options.
+    """
     result: dict[str, NodeSchema] = {}
     for layer in layers:
-        result.update(layer)
+        for class_type, node in layer.items():
+            known = result.get(class_type)
+            if known is not None:
+                inputs = {
+                    name: dataclasses.replace(schema, files=True)
+                    if schema.type == "COMBO" and name in known.inputs and known.inputs[name].files
+                    else schema
+                    for name, schema in node.inputs.items()
+                }
+                node = dataclasses.replace(node, inputs=inputs)
+            result[class_type] = node
     return result
 
 

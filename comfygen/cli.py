@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
@@ -17,6 +19,7 @@ from . import _write
 from ._build import Build, build
 from ._diagnostics import BuildError, Diagnostic
 from ._project import ProjectConfigError, load_runninghub_ids
+from ._schema import Schemas, bundled, from_object_info, merged
 from ._sources import parse_runninghub_source
 
 
@@ -70,12 +73,85 @@ def _report(diagnostics: Iterable[Diagnostic]) -> None:
         click.echo(str(diagnostic), err=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class _SchemaOptions:
+    object_info: tuple[Path, ...]
+    server: str | None
+    strict_combos: bool
+    strict: bool
+
+    def schemas(self) -> Schemas:
+        layers = [bundled()]
+        for path in self.object_info:
+            try:
+                layers.append(from_object_info(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError) as error:
+                raise click.UsageError(f"--object-info {path}: {error}") from None
+        if self.server:
+            layers.append(from_object_info(_fetch_object_info(self.server)))
+        return merged(*layers)
+
+
+def _fetch_object_info(server: str) -> dict[str, Any]:
+    from comfygen_runtime._config import ComfyUIConfig
+
+    config = ComfyUIConfig.resolve(server)
+    try:
+        reply = httpx.get(
+            f"{config.base_url}/object_info", headers=config.request_headers(), timeout=60
+        )
+        reply.raise_for_status()
+        data: dict[str, Any] = reply.json()
+    except (httpx.HTTPError, ValueError) as error:
+        raise click.UsageError(
+            f"--server {config.display_url}: cannot read /object_info ({type(error).__name__})"
+        ) from None
+    return data
+
+
+def _schema_options(function: Any) -> Any:
+    options = [
+        click.option(
+            "--object-info",
+            "object_info",
+            multiple=True,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A server's /object_info saved as JSON: its nodes (custom ones too) "
+            "replace the bundled core-node schemas. Repeatable.",
+        ),
+        click.option(
+            "--server",
+            metavar="URL",
+            help="Read the node schemas from this ComfyUI server's /object_info.",
+        ),
+        click.option(
+            "--strict-combos",
+            is_flag=True,
+            help="Type model-file combos (ckpt_name, ...) as Literal of the server's files.",
+        ),
+        click.option("--strict", is_flag=True, help="Treat warnings as errors."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _compile(
-    sources: tuple[str, ...], runninghub_ids: dict[Path, str], *, verify: bool = True
+    sources: tuple[str, ...],
+    runninghub_ids: dict[Path, str],
+    options: _SchemaOptions,
+    *,
+    verify: bool = True,
 ) -> Build:
     try:
         attached = {**load_runninghub_ids(Path.cwd()), **runninghub_ids}
-        result = build(list(sources), verify=verify, runninghub_ids=attached)
+        result = build(
+            list(sources),
+            verify=verify,
+            runninghub_ids=attached,
+            schemas=options.schemas(),
+            strict_combos=options.strict_combos,
+        )
     except ProjectConfigError as error:
         click.echo(f"comfygen: {error}", err=True)
         sys.exit(1)
@@ -85,6 +161,12 @@ def _compile(
         click.echo(f"comfygen: {errors} error(s); nothing was written.", err=True)
         sys.exit(1)
     _report(result.diagnostics)
+    if options.strict and result.diagnostics:
+        click.echo(
+            f"comfygen: {len(result.diagnostics)} warning(s) and --strict; nothing was written.",
+            err=True,
+        )
+        sys.exit(1)
     return result
 
 
@@ -108,7 +190,10 @@ def main() -> None:
 @_SOURCES
 @_OUT
 @_RUNNINGHUB_IDS
-def build_command(sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[Path, str]) -> None:
+@_schema_options
+def build_command(
+    sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[Path, str], **schema: Any
+) -> None:
     """Generate one module per workflow in SOURCES (files or directories) into OUT.
 
     Directories are searched recursively for *.json; rh:ID (or rh:ID=name) fetches a
@@ -116,7 +201,7 @@ def build_command(sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[
     workflow compiles; modules generated earlier from workflows that are gone are removed.
     Exit status: 0 built, 1 errors in a workflow, 2 bad usage.
     """
-    result = _compile(sources, runninghub_ids)
+    result = _compile(sources, runninghub_ids, _SchemaOptions(**schema))
     build_plan = _write.plan(out_dir, list(result.files))
     if build_plan.conflicts:
         for path in build_plan.conflicts:
@@ -138,9 +223,12 @@ def build_command(sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[
 @_SOURCES
 @_OUT
 @_RUNNINGHUB_IDS
-def check_command(sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[Path, str]) -> None:
+@_schema_options
+def check_command(
+    sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[Path, str], **schema: Any
+) -> None:
     """Exit 1 with a unified diff if OUT is not what `build` would write (for CI)."""
-    result = _compile(sources, runninghub_ids, verify=False)
+    result = _compile(sources, runninghub_ids, _SchemaOptions(**schema), verify=False)
     build_plan = _write.plan(out_dir, list(result.files))
     if build_plan.write or build_plan.remove or build_plan.conflicts:
         click.echo(_write.diff(out_dir, build_plan), nl=False)
@@ -155,12 +243,33 @@ def check_command(sources: tuple[str, ...], out_dir: Path, runninghub_ids: dict[
     click.echo(f"comfygen: {out_dir} is up to date ({len(result.files)} files).")
 
 
+@main.command("vet")
+@_SOURCES
+@_RUNNINGHUB_IDS
+@_schema_options
+def vet_command(sources: tuple[str, ...], runninghub_ids: dict[Path, str], **schema: Any) -> None:
+    """Check workflows against the node schemas without writing anything.
+
+    Reports bindings to inputs a node does not have, defaults outside their bounds or
+    options, unknown (custom) node classes, loader inputs without an upload marker, and
+    every DSL error. Exit status: 0 clean (warnings allowed unless --strict), 1 otherwise.
+    """
+    result = _compile(sources, runninghub_ids, _SchemaOptions(**schema), verify=False)
+    click.echo(
+        f"comfygen: {len(result.workflows)} workflow(s) vetted, "
+        f"{len(result.diagnostics)} warning(s)."
+    )
+
+
 @main.command("inspect")
 @_SOURCES
 @_RUNNINGHUB_IDS
-def inspect_command(sources: tuple[str, ...], runninghub_ids: dict[Path, str]) -> None:
+@_schema_options
+def inspect_command(
+    sources: tuple[str, ...], runninghub_ids: dict[Path, str], **schema: Any
+) -> None:
     """Show each workflow's parameters and outputs as tables."""
-    result = _compile(sources, runninghub_ids)
+    result = _compile(sources, runninghub_ids, _SchemaOptions(**schema))
     console = Console(highlight=False)
     for ir in result.workflows:
         table = Table(title=Text(f"{ir.function}  ({ir.source})"), title_justify="left")
@@ -169,7 +278,7 @@ def inspect_command(sources: tuple[str, ...], runninghub_ids: dict[Path, str]) -
         for param in ir.params:
             table.add_row(
                 Text(param.name),
-                Text(param.type),
+                Text(_type_label(param)),
                 Text("required" if param.required else repr(param.default)),
                 Text(
                     "\n".join(
@@ -186,6 +295,15 @@ def inspect_command(sources: tuple[str, ...], runninghub_ids: dict[Path, str]) -
             nodes = ", ".join(f"{n.node_id} {n.class_type}" for n in output.nodes)
             outputs.add_row(Text(output.name), Text(output.kind), Text(nodes))
         console.print(outputs)
+
+
+def _type_label(param: Any) -> str:
+    if param.choices:
+        shown = "|".join(param.choices[:4]) + ("|…" if len(param.choices) > 4 else "")
+        return f"{param.type} in {shown}"
+    if param.minimum is not None or param.maximum is not None:
+        return f"{param.type} [{param.minimum}, {param.maximum}]"
+    return str(param.type)
 
 
 @main.command("run")

@@ -179,7 +179,7 @@ def test_safe_renames_are_done_and_documented(
 
 
 def test_display_text_that_looks_like_a_marker_warns(write_workflow: WriteWorkflow) -> None:
-    result = build([write_workflow({"1": node("A", "Size $w", w=1), "2": SAVE})])
+    result = build([write_workflow({"1": node("EmptyImage", "Size $width", width=1), "2": SAVE})])
     assert [d.code for d in result.diagnostics] == ["marker-in-display-text"]
 
 

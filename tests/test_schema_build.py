@@ -1,0 +1,139 @@
+"""Types and validation from node schemas, in builds and in `comfygen vet`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from comfygen import BuildError, build
+from comfygen.cli import main
+from tests.conftest import WriteWorkflow, node
+from tests.fakes import FakeComfyUI
+
+SAVE = node("SaveImage", "", images=["1", 0], filename_prefix="x")
+
+
+def _sampler(title: str, **overrides: Any) -> dict[str, Any]:
+    inputs = {"seed": 1, "steps": 20, "cfg": 8, "sampler_name": "euler", "scheduler": "normal",
+              "denoise": 1.0, "model": ["9", 0], "positive": ["9", 0], "negative": ["9", 0],
+              "latent_image": ["9", 0], **overrides}  # fmt: skip
+    return node("KSampler", title, **inputs)
+
+
+def test_types_bounds_choices_and_tooltips(write_workflow: WriteWorkflow) -> None:
+    path = write_workflow({"3": _sampler("$cfg, $steps, $sampler_name"), "4": SAVE})
+    (ir,) = build([path]).workflows
+    cfg, steps, sampler = ir.params
+    assert (cfg.type, cfg.default, cfg.minimum, cfg.maximum) == ("float", 8.0, 0.0, 100.0)
+    assert isinstance(cfg.default, float), "an int value of a FLOAT input is a float"
+    assert (steps.type, steps.minimum, steps.maximum) == ("int", 1, 10000)
+    assert sampler.choices and "euler" in sampler.choices and sampler.type == "str"
+    assert cfg.description and "Classifier-Free Guidance" in cfg.description
+    module = next(f.text for f in build([path]).files if f.path == "wf.py")
+    assert "cfg: float = 8.0," in module and "sampler_name: SamplerNameChoice =" in module
+    assert "SamplerNameChoice: TypeAlias = Literal[" in module and "        ge=1," in module
+
+
+def test_model_file_combos_stay_str(write_workflow: WriteWorkflow) -> None:
+    graph = {"4": node("CheckpointLoaderSimple", "$model.ckpt_name", ckpt_name="x.safetensors")}
+    (ir,) = build([write_workflow({**graph, "5": SAVE})]).workflows
+    assert ir.params[0].type == "str" and ir.params[0].choices is None
+
+
+def test_without_a_schema_types_come_from_values(write_workflow: WriteWorkflow) -> None:
+    result = build([write_workflow({"1": node("MyCustomNode", "$x", x=3), "2": SAVE})])
+    (ir,) = result.workflows
+    assert ir.params[0].type == "int" and not ir.params[0].schema
+    assert [d.code for d in result.diagnostics] == ["unknown-node"]
+    module = next(f.text for f in result.files if f.path == "wf.py")
+    assert "Type inferred from the workflow's value: no node schema for" in module
+    assert '"MyCustomNode"' in module
+
+
+@pytest.mark.parametrize(
+    ("graph", "code"),
+    [
+        ({"3": _sampler("$steps", steps=0)}, "out-of-range"),
+        ({"3": _sampler("$cfg", cfg=1000.0)}, "out-of-range"),
+        ({"3": _sampler("$sampler_name", sampler_name="eulr")}, "not-an-option"),
+        ({"3": _sampler("$steps", steps="20")}, "schema-mismatch"),
+        ({"3": _sampler("$cfg.cgf")}, "unknown-input"),
+        ({"3": _sampler("$model")}, "linked-input"),
+    ],
+)
+def test_defaults_are_checked_against_the_schema(
+    write_workflow: WriteWorkflow, graph: dict[str, Any], code: str
+) -> None:
+    with pytest.raises(BuildError) as caught:
+        build([write_workflow({**graph, "4": SAVE})])
+    errors = [d for d in caught.value.diagnostics if d.severity == "error"]
+    assert [e.code for e in errors] == [code]
+    assert errors[0].node_id == "3" and errors[0].class_type == "KSampler" and errors[0].hint
+
+
+def test_loader_without_upload_marker_warns(write_workflow: WriteWorkflow) -> None:
+    result = build([write_workflow({"1": node("LoadImage", "$image", image="a.png"), "2": SAVE})])
+    assert [d.code for d in result.diagnostics] == ["upload-marker-missing"]
+    assert "$~image" in (result.diagnostics[0].hint or "")
+
+
+def _cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})  # rich: no wrapping
+
+
+def test_vet_and_strict(write_workflow: WriteWorkflow, tmp_path: Path) -> None:
+    clean = write_workflow({"3": _sampler("$steps"), "4": SAVE}, "clean")
+    outcome = _cli("vet", str(clean))
+    assert outcome.exit_code == 0 and "1 workflow(s) vetted, 0 warning(s)" in outcome.output
+    custom = write_workflow({"1": node("MyCustomNode", "$x", x=3), "2": SAVE}, "custom")
+    assert _cli("vet", str(custom)).exit_code == 0
+    strict = _cli("vet", "--strict", str(custom))
+    assert strict.exit_code == 1 and "unknown-node" in strict.output
+    out = tmp_path / "gen"
+    assert _cli("build", "--strict", str(custom), "-o", str(out)).exit_code == 1
+    assert not out.exists()
+    bad = write_workflow({"3": _sampler("$steps", steps=0), "4": SAVE}, "bad")
+    assert _cli("vet", str(bad)).exit_code == 1
+
+
+def test_object_info_file_adds_custom_nodes(write_workflow: WriteWorkflow, tmp_path: Path) -> None:
+    info = tmp_path / "object_info.json"
+    info.write_text(json.dumps({"MyCustomNode": {"input": {"required": {
+        "x": ["FLOAT", {"min": 0, "max": 5, "tooltip": "How much."}]}}}}))  # fmt: skip
+    custom = write_workflow({"1": node("MyCustomNode", "$x", x=3), "2": SAVE}, "custom")
+    outcome = _cli("vet", "--strict", "--object-info", str(info), str(custom))
+    assert outcome.exit_code == 0, outcome.output
+    outcome = _cli("inspect", "--object-info", str(info), str(custom))
+    assert "float [0, 5]" in outcome.output
+
+
+async def test_server_schemas_and_strict_combos(write_workflow: WriteWorkflow) -> None:
+    server = FakeComfyUI(models={"checkpoints": ["a.safetensors", "b.safetensors"]})
+    await server.start()
+    graph = {"4": node("CheckpointLoaderSimple", "$model.ckpt_name", ckpt_name="a.safetensors"),
+             "5": SAVE}  # fmt: skip
+    path = write_workflow(graph)
+    try:
+        outcome = await asyncio.to_thread(
+            _cli, "inspect", "--server", server.base_url, "--strict-combos", str(path)
+        )
+        missing = write_workflow(
+            {
+                **graph,
+                "4": node("CheckpointLoaderSimple", "$model.ckpt_name", ckpt_name="c.safetensors"),
+            },
+            "missing",
+        )
+        rejected = await asyncio.to_thread(
+            _cli, "vet", "--server", server.base_url, "--strict-combos", str(missing)
+        )
+    finally:
+        await server.stop()
+    assert outcome.exit_code == 0, outcome.output
+    assert "str in a.safetensors|b.safetensors" in outcome.output
+    assert rejected.exit_code == 1 and "not-an-option" in rejected.output
