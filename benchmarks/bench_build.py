@@ -109,6 +109,7 @@ _SAMPLERS = _choice(
 )
 _SCHEDULERS = _choice("normal", "karras", "exponential", "sgm_uniform", "simple")
 _UPSCALE = _choice("nearest-exact", "bilinear", "area", "bicubic", "lanczos")
+_LATENT_UPSCALE = _choice("nearest-exact", "bilinear", "area", "bicubic", "bislerp")
 _SIZE = _ints(512, 1536, 64)
 
 
@@ -237,7 +238,7 @@ BODY: tuple[Spec, ...] = (
     Spec(
         "LatentUpscaleBy",
         "Upscale Latent By",
-        (("upscale_method", _UPSCALE), ("scale_by", _floats(1.1, 2.0))),
+        (("upscale_method", _LATENT_UPSCALE), ("scale_by", _floats(1.1, 2.0))),
         (("samples", "LATENT"),),
         ("LATENT",),
     ),
