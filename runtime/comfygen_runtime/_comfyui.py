@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import struct
 import time
 import uuid
@@ -51,7 +50,7 @@ from ._errors import (
 )
 from ._events import Event, EventHandler, emit, has_listeners
 from ._failures import execution_error, validation_error
-from ._media import Upload, UploadOnce, is_url, read_local, upload_for, url_suffix
+from ._media import Upload, UploadOnce, media_sources, upload_for, url_suffix
 from ._outputs import File, map_outputs
 from ._result import WorkflowResult
 from ._seeds import randomize_zero_seeds
@@ -272,27 +271,10 @@ class ComfyUI:
         return upload.name
 
     async def _resolve_media(self, spec: WorkflowSpec, values: dict[str, Any]) -> None:
-        """Replace media values with server file names, uploading what needs it.
-
-        Local files are checked first, so a missing path fails before any upload or submit.
-        """
-        pending: dict[str, Any] = {}
-        for param in spec.params:
-            value = values.get(param.name)
-            if not param.media or value is None:
-                continue
-            if isinstance(value, bytes):
-                pending[param.name] = upload_for(value, None)
-            elif isinstance(value, str) and is_url(value):
-                pending[param.name] = value
-            elif isinstance(value, str) and not os.path.isfile(value):
-                continue  # not a local file: a file name already on the server
-            else:
-                pending[param.name] = await read_local(value, param.name)
-        for name, source in pending.items():
-            if isinstance(source, str):
-                source = await self._download(source, name)
-            values[name] = await self._upload_once(source)
+        """Replace media values with server file names, uploading what needs it."""
+        for name, source in (await media_sources(spec.params, values)).items():
+            upload = await self._download(source, name) if isinstance(source, str) else source
+            values[name] = await self._upload_once(upload)
 
     async def _download(self, url: str, param: str) -> Upload:
         try:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import mimetypes
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from ._errors import ParameterError
+from ._spec import ParamSpec
 
 MediaInput: TypeAlias = Path | bytes | str
 """A `Path` or existing file path, raw `bytes`, an http(s) URL, or a file name already on
@@ -101,3 +103,28 @@ class UploadOnce:
             if pending.done() and not pending.cancelled() and pending.exception() is not None:
                 self._sent.pop(upload.name, None)  # a failed upload may be tried again
             raise
+
+
+async def media_sources(
+    params: Iterable[ParamSpec], values: Mapping[str, Any]
+) -> dict[str, Upload | str]:
+    """What each media value needs, by parameter: bytes to upload, or an http(s) URL.
+
+    Values absent here need nothing: a string that is not a local file names a file the
+    backend already has. Every local file is read (and checked) before the caller uploads
+    anything, so a missing path fails before any upload or submission.
+    """
+    sources: dict[str, Upload | str] = {}
+    for param in params:
+        value = values.get(param.name)
+        if not param.media or value is None:
+            continue
+        if isinstance(value, bytes):
+            sources[param.name] = upload_for(value, None)
+        elif isinstance(value, str) and is_url(value):
+            sources[param.name] = value
+        elif isinstance(value, str) and not os.path.isfile(value):
+            continue
+        else:
+            sources[param.name] = await read_local(value, param.name)
+    return sources

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
@@ -46,7 +45,7 @@ from ._errors import (
 )
 from ._events import Event, EventHandler, emit
 from ._failures import execution_error, validation_error
-from ._media import Upload, UploadOnce, is_url, read_local, upload_for
+from ._media import Upload, UploadOnce, media_sources, upload_for
 from ._outputs import File, map_outputs
 from ._result import WorkflowResult
 from ._seeds import pick_seeds
@@ -259,19 +258,11 @@ class RunningHub:
                 yield chunk
 
     async def _resolve_media(self, spec: WorkflowSpec, values: dict[str, Any]) -> None:
-        for param in spec.params:
-            value = values.get(param.name)
-            if not param.media or value is None:
-                continue
-            if isinstance(value, str) and is_url(value):
-                continue  # RunningHub takes public URLs as they are (and files above 30 MB)
-            if isinstance(value, bytes):
-                upload = upload_for(value, None)
-            elif isinstance(value, str) and not _is_local_file(value):
-                continue  # a file name RunningHub already has (e.g. api/<hash>.png)
-            else:
-                upload = await read_local(value, param.name)
-            values[param.name] = await self._upload_once(upload)
+        """Upload media values; http(s) URLs go to RunningHub as they are (it fetches them,
+        and they are the way to pass files above its 30 MB upload limit)."""
+        for name, source in (await media_sources(spec.params, values)).items():
+            if not isinstance(source, str):
+                values[name] = await self._upload_once(source)
 
     # -- account and workflows ---------------------------------------------------------
 
@@ -452,10 +443,6 @@ class RunningHub:
         ref = cls(node_id=node_id, filename=str(record["filename"]), url=str(record["url"]))
         ref._source = self
         return ref
-
-
-def _is_local_file(value: str) -> bool:
-    return os.path.isfile(value)
 
 
 def _node_info(spec: WorkflowSpec, values: Mapping[str, Any]) -> list[dict[str, Any]]:
