@@ -188,3 +188,14 @@ async def test_sync_wrapper(comfyui_url: str, monkeypatch: pytest.MonkeyPatch) -
     # A script's thread: no event loop is running there (the fake server runs in this one).
     result = await asyncio.to_thread(lambda: rt.run_sync(text_preview(text="sync")))
     assert result.preview[0].text == "sync!"
+
+
+async def test_a_closed_default_client_is_replaced(
+    comfyui_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMFYUI_BASE_URL", comfyui_url)
+    first = rt.default_client()
+    await first.close()
+    result = await text_preview(text="again")
+    assert result.preview[0].text == "again!" and rt.default_client() is not first
+    await rt.default_client().close()

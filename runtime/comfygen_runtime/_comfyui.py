@@ -137,6 +137,10 @@ class ComfyUI:
     def base_url(self) -> str:
         return self._config.base_url
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def __aenter__(self) -> ComfyUI:
         return self
 

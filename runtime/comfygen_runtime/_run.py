@@ -27,7 +27,7 @@ def default_client() -> ComfyUI:
     """The ComfyUI client configured from the environment, one per event loop."""
     loop = asyncio.get_running_loop()
     client = _default_clients.get(loop)
-    if client is None:
+    if client is None or client.closed:  # closed by the app: start a fresh one
         client = _default_clients[loop] = ComfyUI()
     return client
 
