@@ -73,7 +73,7 @@ def _analyze_source(
                 hint="rename the file with ASCII letters or digits, e.g. generate_cover.json",
             )
         ]
-    graph, diagnostics = load_json(source)
+    graph, diagnostics = load_json(source, schemas)
     if diagnostics:
         return None, diagnostics
     return analyze(

@@ -51,7 +51,7 @@ from ._ir import ParamIR, WorkflowIR
 from ._names import Identifier, function_name
 from ._render import OUTPUT_CLASSES
 from ._schema import bundled
-from ._sources import Source, format_problem, load_json
+from ._sources import Source, from_ui_format, load_json
 
 _PYTHON_TYPES: dict[str, Any] = {
     "str": str,
@@ -354,9 +354,9 @@ class ComfyKit:
 
 
 def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
-    problem = format_problem(graph, source)
-    if problem is not None:
-        raise ComfygenError(str(problem))
+    graph, problems = from_ui_format(graph, source)
+    if problems:
+        raise ComfygenError(_describe(problems))
     stem = PurePosixPath(urlsplit(source).path).stem or "workflow"
     function = function_name(stem) or Identifier("workflow")
     ir, diagnostics = analyze(graph, source=source, function=function,

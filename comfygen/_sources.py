@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._diagnostics import Diagnostic
+from ._schema import Schemas
 
 RUNNINGHUB_PREFIX = "rh:"
 
@@ -82,7 +84,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def load_json(source: Source) -> tuple[Any, list[Diagnostic]]:
+def load_json(source: Source, schemas: Schemas | None = None) -> tuple[Any, list[Diagnostic]]:
     """Read a workflow file; unreadable, non-JSON and UI-format files become diagnostics."""
 
     def fail(code: str, message: str, hint: str) -> tuple[Any, list[Diagnostic]]:
@@ -122,10 +124,7 @@ def load_json(source: Source) -> tuple[Any, list[Diagnostic]]:
             f"the file is not valid JSON{where}: {reason}",
             "fix the JSON or export the workflow again with Workflow > Export (API)",
         )
-    problem = format_problem(data, source.display)
-    if problem is not None:
-        return None, [problem]
-    return data, []
+    return from_ui_format(data, source.display, schemas)
 
 
 def _fetch_runninghub(source: Source) -> tuple[Any, list[Diagnostic]]:
@@ -167,3 +166,24 @@ def format_problem(data: Any, display: str) -> Diagnostic | None:
             "dev mode in the settings, then 'Save (API Format)') and build that file",
         )
     return None
+
+
+def from_ui_format(
+    data: Any, display: str, schemas: Schemas | None = None
+) -> tuple[Any, list[Diagnostic]]:
+    """API-format data as it is; the editor's UI format converted to API format (as the
+    editor's own "Export (API)" does), or a `ui-format` error that says why it cannot be."""
+    problem = format_problem(data, display)
+    if problem is None:
+        return data, []
+    from ._schema import bundled
+    from ._ui import ui_to_api
+
+    graph, problems = ui_to_api(data, bundled() if schemas is None else schemas)
+    if graph is not None:
+        return graph, []
+    shown = "; ".join(problems[:5])
+    if len(problems) > 5:
+        shown += f"; and {len(problems) - 5} more"
+    message = f"this is the editor's UI format and it cannot be converted: {shown}"
+    return None, [dataclasses.replace(problem, message=message)]
