@@ -44,6 +44,13 @@ class InputSchema:
     options: tuple[str, ...] | None = None
     files: bool = False
     tooltip: str | None = None
+    # What the editor needs to read its own saves (UI format), see `_ui`:
+    control_after_generate: bool | str | None = None  # the widget's extra "fixed/randomize"
+    upload: str | None = None  # "image"/"video"/"audio": the loader's upload button
+    dynamic_prompts: bool = False
+    widget_type: str | None = None
+    force_input: bool = False  # a socket only, never a widget
+    dynamic_options: tuple[tuple[str, Mapping[str, InputSchema]], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class NodeSchema:
     class_type: str
     inputs: Mapping[str, InputSchema]
     output_node: bool = False
+    display_name: str | None = None
 
 
 Schemas = Mapping[str, NodeSchema]
@@ -79,6 +87,20 @@ def _input(spec: Any) -> InputSchema | None:
         files = files or any(str(o).lower().endswith(_MODEL_EXTENSIONS) for o in options)
     tooltip = extra.get("tooltip")
     default = extra.get("default")
+    upload = None
+    if kind == "COMBO":
+        upload = next(
+            (k for k in ("image", "video", "audio") if extra.get(f"{k}_upload") is True), None
+        )
+    dynamic = None
+    if kind == "COMFY_DYNAMICCOMBO_V3":
+        dynamic = tuple(
+            (str(option["key"]), _inputs(option.get("inputs") or {}))
+            for option in extra.get("options") or []
+            if isinstance(option, dict) and "key" in option
+        )
+    widget_type = extra.get("widgetType")
+    control = extra.get("control_after_generate")
     return InputSchema(
         type=kind,
         default=default if isinstance(default, (str, int, float, bool)) else None,
@@ -88,7 +110,24 @@ def _input(spec: Any) -> InputSchema | None:
         options=tuple(str(o) for o in options) if options is not None else None,
         files=files,
         tooltip=tooltip if isinstance(tooltip, str) else None,
+        control_after_generate=control if isinstance(control, (bool, str)) else None,
+        upload=upload,
+        dynamic_prompts=bool(extra.get("dynamicPrompts")),
+        widget_type=widget_type if isinstance(widget_type, str) else None,
+        force_input=bool(extra.get("forceInput")),
+        dynamic_options=dynamic,
     )
+
+
+def _inputs(sections: Mapping[str, Any]) -> dict[str, InputSchema]:
+    """The inputs of an `/object_info` `input` table, required then optional, in order."""
+    inputs: dict[str, InputSchema] = {}
+    for section in ("required", "optional"):
+        for name, spec in (sections.get(section) or {}).items():
+            parsed = _input(spec)
+            if parsed is not None:
+                inputs[name] = parsed
+    return inputs
 
 
 def _number(value: Any) -> float | None:
@@ -101,48 +140,78 @@ def from_object_info(object_info: Mapping[str, Any]) -> dict[str, NodeSchema]:
     for class_type, info in object_info.items():
         if not isinstance(info, dict):
             continue
-        inputs: dict[str, InputSchema] = {}
-        for section in ("required", "optional"):
-            for name, spec in (info.get("input", {}).get(section) or {}).items():
-                parsed = _input(spec)
-                if parsed is not None:
-                    inputs[name] = parsed
-        schemas[class_type] = NodeSchema(class_type, inputs, bool(info.get("output_node")))
+        display = info.get("display_name")
+        schemas[class_type] = NodeSchema(
+            class_type,
+            _inputs(info.get("input") or {}),
+            bool(info.get("output_node")),
+            display if isinstance(display, str) and display else None,
+        )
     return schemas
+
+
+_OPTIONAL_FIELDS = (
+    "default", "minimum", "maximum", "step", "options", "tooltip", "control_after_generate",
+    "upload", "widget_type",
+)  # fmt: skip
+
+
+def _compact_input(schema: InputSchema) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": schema.type}
+    for key in _OPTIONAL_FIELDS:
+        value = getattr(schema, key)
+        if value is None or (key == "options" and schema.files):
+            continue  # the recording server's own files say nothing about yours
+        entry[key] = list(value) if isinstance(value, tuple) else value
+    for flag in ("files", "dynamic_prompts", "force_input"):
+        if getattr(schema, flag):
+            entry[flag] = True
+    if schema.dynamic_options is not None:
+        entry["dynamic_options"] = [
+            [key, {name: _compact_input(s) for name, s in inputs.items()}]
+            for key, inputs in schema.dynamic_options
+        ]
+    return entry
 
 
 def _compact(schemas: Mapping[str, NodeSchema]) -> dict[str, Any]:
-    """The bundled file's form: only what comfygen uses, no display text but tooltips."""
+    """The bundled file's form: only what comfygen uses; tooltips kept for documentation."""
     out: dict[str, Any] = {}
     for class_type in sorted(schemas):
         node = schemas[class_type]
-        inputs = {}
-        for name, schema in node.inputs.items():
-            entry: dict[str, Any] = {"type": schema.type}
-            for key in ("default", "minimum", "maximum", "step", "options", "tooltip"):
-                value = getattr(schema, key)
-                if key == "options" and schema.files:
-                    continue  # the recording server's own files say nothing about yours
-                if value is not None:
-                    entry[key] = list(value) if isinstance(value, tuple) else value
-            if schema.files:
-                entry["files"] = True
-            inputs[name] = entry
-        out[class_type] = {"inputs": inputs, **({"output_node": True} if node.output_node else {})}
+        entry: dict[str, Any] = {
+            "inputs": {name: _compact_input(schema) for name, schema in node.inputs.items()}
+        }
+        if node.output_node:
+            entry["output_node"] = True
+        if node.display_name and node.display_name != class_type:
+            entry["display_name"] = node.display_name
+        out[class_type] = entry
     return out
 
 
+def _expand_input(entry: Mapping[str, Any]) -> InputSchema:
+    fields: dict[str, Any] = dict(entry)
+    if "options" in fields:
+        fields["options"] = tuple(fields["options"])
+    if "dynamic_options" in fields:
+        fields["dynamic_options"] = tuple(
+            (key, {name: _expand_input(e) for name, e in inputs.items()})
+            for key, inputs in fields["dynamic_options"]
+        )
+    return InputSchema(**fields)
+
+
 def _expand(data: Mapping[str, Any]) -> dict[str, NodeSchema]:
-    schemas = {}
-    for class_type, node in data.items():
-        inputs = {}
-        for name, entry in node["inputs"].items():
-            fields: dict[str, Any] = dict(entry)
-            if "options" in fields:
-                fields["options"] = tuple(fields["options"])
-            inputs[name] = InputSchema(**fields)
-        schemas[class_type] = NodeSchema(class_type, inputs, bool(node.get("output_node")))
-    return schemas
+    return {
+        class_type: NodeSchema(
+            class_type,
+            {name: _expand_input(entry) for name, entry in node["inputs"].items()},
+            bool(node.get("output_node")),
+            node.get("display_name"),
+        )
+        for class_type, node in data.items()
+    }
 
 
 @cache

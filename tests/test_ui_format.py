@@ -12,18 +12,17 @@ the package is importable (or `COMFYGEN_UI_TEMPLATES` names a folder of template
 from __future__ import annotations
 
 import copy
-import gzip
+import dataclasses
 import importlib.util
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from comfygen._schema import InputSchema, NodeSchema, _input, bundled
+from comfygen._schema import InputSchema, NodeSchema, bundled
 from comfygen._ui import is_ui_format, ui_to_api
 
 HERE = Path(__file__).parent
@@ -61,78 +60,6 @@ def _installed_templates() -> tuple[list[Path], str]:
 
 
 INSTALLED, WHY_NONE = _installed_templates()
-
-
-# -- schemas with the fields the converter can use (the proposed _schema.py addition) ---------
-
-
-@dataclass(frozen=True)
-class RichInput(InputSchema):
-    control_after_generate: bool | str | None = None
-    upload: str | None = None
-    dynamic_prompts: bool = False
-    widget_type: str | None = None
-    force_input: bool = False
-    dynamic_options: tuple[tuple[str, Mapping[str, InputSchema]], ...] | None = None
-
-
-@dataclass(frozen=True)
-class RichNode(NodeSchema):
-    display_name: str | None = None
-
-
-def _rich_input(spec: Any) -> InputSchema | None:
-    base = _input(spec)
-    if base is None:
-        return None
-    extra: dict[str, Any] = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    upload = None
-    if base.type == "COMBO":
-        kinds = ("image", "video", "audio")
-        upload = next((k for k in kinds if extra.get(f"{k}_upload") is True), None)
-    dynamic = None
-    if spec[0] == "COMFY_DYNAMICCOMBO_V3":
-        dynamic = tuple(
-            (str(option["key"]), _rich_inputs(option.get("inputs") or {}))
-            for option in extra.get("options") or []
-        )
-    widget_type = extra.get("widgetType")
-    fields = {name: getattr(base, name) for name in InputSchema.__dataclass_fields__}
-    return RichInput(
-        **fields,
-        control_after_generate=extra.get("control_after_generate"),
-        upload=upload,
-        dynamic_prompts=bool(extra.get("dynamicPrompts")),
-        widget_type=widget_type if isinstance(widget_type, str) else None,
-        force_input=bool(extra.get("forceInput")),
-        dynamic_options=dynamic,
-    )
-
-
-def _rich_inputs(sections: Mapping[str, Any]) -> dict[str, InputSchema]:
-    inputs: dict[str, InputSchema] = {}
-    for section in ("required", "optional"):
-        for name, spec in (sections.get(section) or {}).items():
-            parsed = _rich_input(spec)
-            if parsed is not None:
-                inputs[name] = parsed
-    return inputs
-
-
-def rich_schemas() -> dict[str, NodeSchema]:
-    info: dict[str, Any] = json.loads(gzip.decompress(RECORDED.read_bytes()))
-    return {
-        name: RichNode(
-            name,
-            _rich_inputs(node.get("input") or {}),
-            bool(node.get("output_node")),
-            node.get("display_name") or name,
-        )
-        for name, node in info.items()
-    }
-
-
-RICH = rich_schemas()
 
 
 # -- (a) every template converts or names its problems; nothing crashes ------------------------
@@ -174,7 +101,6 @@ def _check_conversion(path: Path, schemas: Mapping[str, NodeSchema]) -> None:
 @pytest.mark.parametrize("path", _vendored(), ids=lambda p: p.name)
 def test_vendored_editor_files_convert(path: Path) -> None:
     _check_conversion(path, bundled())
-    _check_conversion(path, RICH)
 
 
 def test_the_template_collection_is_installed() -> None:
@@ -185,7 +111,6 @@ def test_the_template_collection_is_installed() -> None:
 @pytest.mark.parametrize("path", INSTALLED, ids=lambda p: p.name)
 def test_installed_templates_convert_or_name_their_problems(path: Path) -> None:
     _check_conversion(path, bundled())
-    _check_conversion(path, RICH)
 
 
 # -- (b) core-only editor saves equal their hand-checked API twins -----------------------------
@@ -251,6 +176,26 @@ def _ui(nodes: list[dict[str, Any]], links: list[list[Any]], **extra: Any) -> di
     return {"nodes": nodes, "links": links, "version": 0.4, **extra}
 
 
+def _plain() -> dict[str, NodeSchema]:
+    """The bundled schemas without what the editor needs beyond types and options (display
+    names, dynamic combos, dynamic prompts): what a minimal server schema gives."""
+
+    def strip(schema: InputSchema) -> InputSchema:
+        return dataclasses.replace(
+            schema, dynamic_prompts=False, dynamic_options=None, control_after_generate=None
+        )
+
+    return {
+        name: dataclasses.replace(
+            node, display_name=None, inputs={k: strip(v) for k, v in node.inputs.items()}
+        )
+        for name, node in bundled().items()
+    }
+
+
+PLAIN = _plain()
+
+
 def _convert(ui: dict[str, Any], schemas: Mapping[str, NodeSchema] | None = None) -> Any:
     graph, problems = ui_to_api(ui, bundled() if schemas is None else schemas)
     assert problems == [], problems
@@ -301,8 +246,10 @@ def test_widgets_links_and_titles() -> None:
         "_meta": {"title": "Sampler # seed"},
     }
     assert graph["2"]["inputs"]["clip"] == ["1", 1]
-    assert graph["1"]["_meta"]["title"] == "CheckpointLoaderSimple"  # bundled: no display names
-    assert _convert(_sampler_chain(), RICH)["1"]["_meta"]["title"] == "Load Checkpoint"
+    assert graph["1"]["_meta"]["title"] == "Load Checkpoint"  # the class's display name
+    plain = _convert(_sampler_chain(), PLAIN)
+    assert plain["1"]["_meta"]["title"] == "CheckpointLoaderSimple"  # without display names
+    assert _convert(_sampler_chain(), bundled())["1"]["_meta"]["title"] == "Load Checkpoint"
 
 
 def test_bypassed_node_passes_the_input_of_the_same_type() -> None:
@@ -352,7 +299,7 @@ def test_control_after_generate_is_skipped_by_name_flag_or_saved_value() -> None
     )
     graph = _convert(ui)  # bundled: PrimitiveInt's control found from the saved value
     assert graph["1"]["inputs"] == {"value": 5} and graph["2"]["inputs"] == {"noise_seed": 9}
-    rich = _convert(ui, RICH)  # rich: from object_info's control_after_generate
+    rich = _convert(ui, bundled())  # rich: from object_info's control_after_generate
     assert {k: v["inputs"] for k, v in rich.items()} == {k: v["inputs"] for k, v in graph.items()}
 
 
@@ -390,9 +337,9 @@ def test_dynamic_combo_needs_its_options_in_the_schema() -> None:
         ["scale longer dimension", 2048, "lanczos"],
         inputs=[_slot("input", "IMAGE,MASK")],
     )
-    (problem,) = _problems(_ui([resize], []))
+    (problem,) = _problems(_ui([resize], []), PLAIN)
     assert "'resize_type' is a dynamic combo" in problem
-    assert _convert(_ui([resize], []), RICH)["1"]["inputs"] == {
+    assert _convert(_ui([resize], []), bundled())["1"]["inputs"] == {
         "resize_type": "scale longer dimension",
         "resize_type.longer_size": 2048,
         "scale_method": "lanczos",
@@ -401,17 +348,17 @@ def test_dynamic_combo_needs_its_options_in_the_schema() -> None:
 
 def test_list_values_are_wrapped_and_dynamic_prompts_resolved() -> None:
     text = _node(1, "CLIPTextEncode", ["a {red} cat // comment"], inputs=[_slot("clip", "CLIP")])
-    assert _convert(_ui([text], []))["1"]["inputs"]["text"] == "a {red} cat // comment"
-    assert _convert(_ui([text], []), RICH)["1"]["inputs"]["text"] == "a red cat "
+    assert _convert(_ui([text], []), PLAIN)["1"]["inputs"]["text"] == "a {red} cat // comment"
+    assert _convert(_ui([text], []), bundled())["1"]["inputs"]["text"] == "a red cat "
     text["widgets_values"] = ["a {red|blue} cat"]
-    assert "at random" in _problems(_ui([text], []), RICH)[0]
+    assert "at random" in _problems(_ui([text], []), bundled())[0]
     crop = _node(1, "ImageCompare", [], inputs=[_slot("image_a", "IMAGE")])
     assert _convert(_ui([crop], []))["1"]["inputs"] == {"compare_view": {"__value__": ["", ""]}}
 
 
 def test_editor_computed_widgets_are_problems() -> None:
     painter = _node(1, "Painter", ["", 512, 512, "#000000"], inputs=[_slot("image", "IMAGE")])
-    assert "PAINTER" in _problems(_ui([painter], []), RICH)[0]
+    assert "PAINTER" in _problems(_ui([painter], []), bundled())[0]
 
 
 def _subgraph_workflow() -> dict[str, Any]:
