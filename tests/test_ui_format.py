@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from comfygen._schema import InputSchema, NodeSchema, bundled
 from comfygen._ui import is_ui_format, ui_to_api
@@ -477,3 +479,44 @@ def test_broken_structure_is_a_problem_not_a_crash() -> None:
     looped["links"] += [[4, 2, 0, 2, 0, "MODEL"]]
     looped["nodes"][1]["inputs"][0]["link"] = 4
     assert "circle" in _problems(looped)[0]
+
+
+@pytest.mark.parametrize("path", _vendored(), ids=lambda p: p.name)
+def test_ui_export_builds_the_same_module_as_its_api_twin(path: Path, tmp_path: Path) -> None:
+    from comfygen import build
+
+    ui_dir, api_dir = tmp_path / "ui", tmp_path / "api"
+    ui_dir.mkdir()
+    api_dir.mkdir()
+    (ui_dir / "workflow.json").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    twin = path.with_suffix(".api.json").read_text(encoding="utf-8")
+    (api_dir / "workflow.json").write_text(twin, encoding="utf-8")
+    from_ui = {f.path: f.text for f in build([ui_dir]).files}
+    from_api = {f.path: f.text for f in build([api_dir]).files}
+    assert from_ui == from_api
+
+
+# Property: whatever values an editor save holds for a node's widgets, the conversion puts
+# each one into the input of the same name, in schema order.
+@settings(max_examples=300, deadline=None)
+@given(
+    width=st.integers(1, 16384),
+    height=st.integers(1, 16384),
+    batch=st.integers(1, 4096),
+    color=st.integers(0, 0xFFFFFF),
+    prefix=st.text(max_size=20),
+    title=st.text(max_size=20),
+)
+def test_widget_values_land_in_their_inputs(
+    width: int, height: int, batch: int, color: int, prefix: str, title: str
+) -> None:
+    outputs = [{"name": "IMAGE", "type": "IMAGE", "links": [1], "slot_index": 0}]
+    empty = _node(1, "EmptyImage", [width, height, batch, color], outputs=outputs)
+    if title:
+        empty["title"] = title
+    save = _node(2, "SaveImage", [prefix], inputs=[_slot("images", "IMAGE", link=1)])
+    graph = _convert(_ui([empty, save], [[1, 1, 0, 2, 0, "IMAGE"]]))
+    assert graph["1"]["inputs"] == {"width": width, "height": height, "batch_size": batch,
+                                    "color": color}  # fmt: skip
+    assert graph["1"]["_meta"]["title"] == (title or bundled()["EmptyImage"].display_name)
+    assert graph["2"]["inputs"] == {"filename_prefix": prefix, "images": ["1", 0]}
