@@ -178,7 +178,7 @@ def main() -> None:
     \b
     1. In the ComfyUI editor, mark inputs and outputs in node titles:
        $prompt.text!   $~image   Size, $width!, $height!   $output.cover
-    2. Export the workflow in API format (Workflow > Export (API)).
+    2. Save the workflow (Workflow > Export (API), or the normal save).
     3. comfygen build workflows/ -o gen/
     4. In your app:  result = await generate_cover(prompt="a cat")
 
