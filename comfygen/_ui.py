@@ -102,6 +102,12 @@ def ui_to_api(
     except _Abort as abort:
         converter.problems.append(str(abort))
         graph = None
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError, RecursionError) as error:
+        # A file no editor wrote (hand-edited, truncated, ...): a problem, never a crash.
+        converter.problems.append(
+            f"the editor file is malformed ({type(error).__name__}: {error}); save it again"
+        )
+        graph = None
     problems = list(dict.fromkeys(converter.problems))
     if graph == {} and not problems:
         problems.append("the workflow has no nodes the server runs (only notes, muted nodes, ...)")

@@ -520,3 +520,28 @@ def test_widget_values_land_in_their_inputs(
                                     "color": color}  # fmt: skip
     assert graph["1"]["_meta"]["title"] == (title or bundled()["EmptyImage"].display_name)
     assert graph["2"]["inputs"] == {"filename_prefix": prefix, "images": ["1", 0]}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_malformed_editor_files_are_problems_not_crashes(data: st.DataObject) -> None:
+    files = _vendored()
+    ui = json.loads(files[data.draw(st.integers(0, len(files) - 1))].read_text())
+    junk = st.one_of(st.none(), st.integers(-2, 99), st.text(max_size=3), st.just([]),
+                     st.just({}), st.just([1, 2]), st.just({"a": 1}))  # fmt: skip
+    for _ in range(data.draw(st.integers(1, 3))):
+        where = data.draw(st.sampled_from(["node", "slot", "link"]))
+        if where == "link" and ui["links"]:
+            link = data.draw(st.sampled_from(ui["links"]))
+            link[data.draw(st.integers(0, len(link) - 1))] = data.draw(junk)
+            continue
+        node = data.draw(st.sampled_from(ui["nodes"]))
+        if where == "slot" and node.get("inputs"):
+            slot = data.draw(st.sampled_from(node["inputs"]))
+            slot[data.draw(st.sampled_from(["link", "name", "type", "widget"]))] = data.draw(junk)
+            continue
+        field = data.draw(st.sampled_from(["id", "type", "mode", "inputs", "outputs",
+                                           "widgets_values", "title"]))  # fmt: skip
+        node[field] = data.draw(junk)
+    graph, problems = ui_to_api(ui, bundled())
+    assert (graph is None) == bool(problems)
