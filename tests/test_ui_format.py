@@ -531,13 +531,16 @@ def test_malformed_editor_files_are_problems_not_crashes(data: st.DataObject) ->
                      st.just({}), st.just([1, 2]), st.just({"a": 1}))  # fmt: skip
     for _ in range(data.draw(st.integers(1, 3))):
         where = data.draw(st.sampled_from(["node", "slot", "link"]))
-        if where == "link" and ui["links"]:
-            link = data.draw(st.sampled_from(ui["links"]))
+        links = [link for link in ui["links"] if isinstance(link, list) and link]
+        if where == "link" and links:
+            link = data.draw(st.sampled_from(links))
             link[data.draw(st.integers(0, len(link) - 1))] = data.draw(junk)
             continue
         node = data.draw(st.sampled_from(ui["nodes"]))
-        if where == "slot" and node.get("inputs"):
-            slot = data.draw(st.sampled_from(node["inputs"]))
+        slots = node.get("inputs")
+        slots = [s for s in slots if isinstance(s, dict)] if isinstance(slots, list) else []
+        if where == "slot" and slots:
+            slot = data.draw(st.sampled_from(slots))
             slot[data.draw(st.sampled_from(["link", "name", "type", "widget"]))] = data.draw(junk)
             continue
         field = data.draw(st.sampled_from(["id", "type", "mode", "inputs", "outputs",
