@@ -79,7 +79,8 @@ class _Analysis:
         self.diagnostics.append(Diagnostic("warning", code, message, self.file, hint=hint, **where))
 
 
-def _is_link(value: Any) -> bool:
+def is_link(value: Any) -> bool:
+    """`["4", 0]`: an input fed by output 0 of node "4" (API format)."""
     return (
         isinstance(value, list)
         and len(value) == 2
@@ -270,7 +271,7 @@ def _bind(
         )
         return None
     value = inputs[field]
-    if _is_link(value):
+    if is_link(value):
         state.error(
             "linked-input",
             f"input {quote(field)} is connected to node {quote(value[0])}; "

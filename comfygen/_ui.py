@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._analyze import is_link
 from ._schema import InputSchema, NodeSchema
 
 __all__ = ["is_ui_format", "ui_to_api"]
@@ -347,7 +348,7 @@ class _Converter:
         # Inputs linked to nodes that are not sent are dropped, as the editor does.
         for node in self.output.values():
             inputs = node["inputs"]
-            for name in [n for n, v in inputs.items() if _is_link(v) and v[0] not in self.output]:
+            for name in [n for n, v in inputs.items() if is_link(v) and v[0] not in self.output]:
                 del inputs[name]
         return self.output
 
@@ -735,14 +736,8 @@ class _Converter:
                         "/object_info)"
                     )
             else:
-                value, problem = _default(widget.schema)
-                if problem:
-                    problems.append(f"{label}: widget {widget.name!r} saved no value and {problem}")
-            if isinstance(value, str) and _attr(widget.schema, "dynamic_prompts"):
-                value, problem = _dynamic_prompt(value)
-                if problem:
-                    problems.append(f"{label}: widget {widget.name!r} {problem}")
-            values[widget.name] = value
+                value = _missing_value(label, widget, problems)
+            values[widget.name] = _resolved(label, widget, value, problems)
             if widget.kind == "dynamic":
                 expansion = self._dynamic_inputs(label, node_type, widget, value, slots, problems)
                 if expansion is None:
@@ -803,14 +798,8 @@ class _Converter:
                 if problem:
                     problems.append(f"{label}: widget {widget.name!r} got {value!r}, {problem}")
             else:
-                value, problem = _default(widget.schema)
-                if problem:
-                    problems.append(f"{label}: widget {widget.name!r} saved no value and {problem}")
-            if isinstance(value, str) and _attr(widget.schema, "dynamic_prompts"):
-                value, problem = _dynamic_prompt(value)
-                if problem:
-                    problems.append(f"{label}: widget {widget.name!r} {problem}")
-            values[widget.name] = value
+                value = _missing_value(label, widget, problems)
+            values[widget.name] = _resolved(label, widget, value, problems)
             if widget.kind == "dynamic":
                 pending[0:0] = (
                     self._dynamic_inputs(label, node_type, widget, value, slots, problems) or []
@@ -860,15 +849,6 @@ def _bypass_slot(node: Mapping[str, Any], slot: int, kind: str) -> int:
     return -1
 
 
-def _is_link(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-    )
-
-
 def _wrap(value: Any) -> Any:
     """Lists are links in the API format; the editor sends list values as {"__value__": [...]}."""
     return {"__value__": value} if isinstance(value, list) else value
@@ -890,6 +870,23 @@ def _type_problem(schema: InputSchema, value: Any) -> str | None:
     if kind in ("COMBO", DYNAMIC_COMBO) and not (isinstance(value, str) or number):
         return "which is not a choice"
     return None
+
+
+def _missing_value(label: str, widget: Any, problems: list[str]) -> Any:
+    """The value the editor uses for a widget the save has no value for: its default."""
+    value, problem = _default(widget.schema)
+    if problem:
+        problems.append(f"{label}: widget {widget.name!r} saved no value and {problem}")
+    return value
+
+
+def _resolved(label: str, widget: Any, value: Any, problems: list[str]) -> Any:
+    """A widget value as the editor sends it (dynamic prompts resolved)."""
+    if isinstance(value, str) and _attr(widget.schema, "dynamic_prompts"):
+        value, problem = _dynamic_prompt(value)
+        if problem:
+            problems.append(f"{label}: widget {widget.name!r} {problem}")
+    return value
 
 
 def _default(schema: InputSchema) -> tuple[Any, str | None]:

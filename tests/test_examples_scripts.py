@@ -55,16 +55,6 @@ async def run_script(script: Path, env: dict[str, str], cwd: Path, *args: str) -
 
 
 @pytest.fixture
-async def comfyui() -> AsyncIterator[FakeComfyUI]:
-    server = FakeComfyUI()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def runninghub() -> AsyncIterator[FakeRunningHub]:
     hub = FakeRunningHub()  # runs its tasks on its own fake ComfyUI
     await hub.start()
@@ -79,11 +69,11 @@ async def runninghub() -> AsyncIterator[FakeRunningHub]:
 
 
 async def test_run_all_passes_against_the_fakes(
-    comfyui: FakeComfyUI, runninghub: FakeRunningHub, tmp_path: Path
+    fake_comfyui: FakeComfyUI, runninghub: FakeRunningHub, tmp_path: Path
 ) -> None:
     output_dir = tmp_path / "outputs"
     env = environment(
-        COMFYUI_BASE_URL=comfyui.base_url,
+        COMFYUI_BASE_URL=fake_comfyui.base_url,
         RUNNINGHUB_API_KEY=DEFAULT_API_KEY,
         RUNNINGHUB_BASE_URL=runninghub.base_url,
         COMFYGEN_EXAMPLE_RH_WORKFLOW="1987654322",
@@ -102,7 +92,7 @@ async def test_run_all_passes_against_the_fakes(
 
     # 01: the dynamic API and the generated function, side by side
     assert "[dynamic] status: completed" in output
-    assert "[dynamic] images_by_var['image']: ['" + comfyui.base_url in output
+    assert "[dynamic] images_by_var['image']: ['" + fake_comfyui.base_url in output
     assert "[typed] downloaded" in output and "(PNG: True)" in output
     # 02: configuration from the environment, and synchronous code
     assert "[dynamic] texts: ['configured by the environment!']" in output
@@ -140,7 +130,7 @@ async def test_run_all_passes_against_the_fakes(
 
     # What the servers saw: every kind of run reached them.
     assert {c["workflowId"] for c in runninghub.created} >= {"1987654321", "1987654322"}
-    assert comfyui.uploads, "05 uploads a picture"
+    assert fake_comfyui.uploads, "05 uploads a picture"
     saved = {p.relative_to(output_dir).as_posix() for p in output_dir.rglob("*.png")}
     assert "typed/inverted.png" in saved and "dynamic/image_0.png" in saved
 
