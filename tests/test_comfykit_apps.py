@@ -125,9 +125,7 @@ INVERT_UPLOAD = {
 
 
 @pytest.mark.parametrize("given", ["path", "url", "server name"])
-async def test_loader_input_without_upload_marker(
-    tmp_path: Path, fakes: Fakes, given: str
-) -> None:
+async def test_loader_input_without_upload_marker(tmp_path: Path, fakes: Fakes, given: str) -> None:
     # Three of Pixelle-Video's shipped workflows title LoadImage `$image.image` and pass a
     # local path or a URL: comfykit uploads it although the title has no `~`.
     workflow = _write(tmp_path, "invert_upload", INVERT_UPLOAD)
