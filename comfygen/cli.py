@@ -321,7 +321,7 @@ def _type_label(param: Any) -> str:
     "--runninghub",
     is_flag=True,
     help="Run on RunningHub (RUNNINGHUB_API_KEY); WORKFLOW is a RunningHub id, or a file "
-    "whose id is attached with [tool.comfygen.runninghub].",
+    "whose id is attached in a comfygen.toml or pyproject.toml beside or above it.",
 )
 @click.option(
     "--save",
@@ -386,12 +386,15 @@ async def _run(
     try:
         ir = await kit.load(workflow)
         if Path(workflow).is_file():
-            attached = load_runninghub_ids(Path.cwd()).get(Path(workflow).resolve())
+            # the settings nearest the workflow file: it may be run from anywhere
+            path = Path(workflow).resolve()
+            attached = load_runninghub_ids(path.parent).get(path)
             ir = dataclasses.replace(ir, runninghub_id=attached if runninghub else None)
         if runninghub and ir.runninghub_id is None:
             raise ComfygenError(
                 f"{workflow} has no RunningHub workflow id: pass the id itself, or attach "
-                "one in [tool.comfygen.runninghub] of pyproject.toml"
+                "one in comfygen.toml ([runninghub]) or pyproject.toml "
+                "([tool.comfygen.runninghub]) beside or above the workflow"
             )
         classes = {node_id: node.get("class_type", "") for node_id, node in ir.graph().items()}
         name = escape(ir.source)
