@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,7 +14,7 @@ from ._http import http_app
 from ._jobs import JobRegistry
 from ._mcp import mcp_server
 
-__all__ = ["create_app", "serve_socket", "serve_stdio"]
+__all__ = ["create_app", "http_server", "serve_stdio"]
 
 
 def create_app(catalog: Catalog, *, host: str = "127.0.0.1") -> FastAPI:
@@ -42,10 +41,10 @@ def create_app(catalog: Catalog, *, host: str = "127.0.0.1") -> FastAPI:
     return app
 
 
-async def serve_socket(app: FastAPI, sock: socket.socket) -> None:
-    """Serve `app` on a bound socket until interrupted (Ctrl-C, SIGTERM)."""
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve(sockets=[sock])
+def http_server(app: FastAPI) -> uvicorn.Server:
+    """The ASGI server for `app`: `await http_server(app).serve(sockets=[sock])` serves
+    until Ctrl-C or SIGTERM, or until its `should_exit` is set."""
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
 
 
 async def serve_stdio(catalog: Catalog) -> None:

@@ -185,7 +185,7 @@ def load_catalog(
     if any(d.severity == "error" for d in diagnostics):
         raise BuildError(diagnostics)
     roots = [Path(source) for source in sources if Path(source).exists()]
-    entries = {ir.function: _entry(ir, _description(ir, roots)) for ir in irs}
+    entries = {str(ir.function): _entry(ir, _description(ir, roots)) for ir in irs}
     catalog = Catalog(entries, backend, backend_label, timeout, tuple(notes))
     return catalog, diagnostics
 
@@ -219,10 +219,15 @@ def _display(client: ComfyUI) -> str:
 
 
 def _param_description(param: ParamIR) -> str:
-    text = param.description or "Sets " + " and ".join(
-        f"input {quote(t.input)} of node {quote(t.node.node_id)} ({t.node.class_type})"
-        for t in param.targets
-    ) + "."
+    text = (
+        param.description
+        or "Sets "
+        + " and ".join(
+            f"input {quote(t.input)} of node {quote(t.node.node_id)} ({t.node.class_type})"
+            for t in param.targets
+        )
+        + "."
+    )
     if param.type == "media":
         text = f"{text.rstrip('.')}. {_MEDIA_HELP}"
     return text
@@ -258,11 +263,12 @@ def _param_field(param: ParamIR) -> tuple[Any, Any]:
 
 def params_model(ir: WorkflowIR) -> type[BaseModel]:
     """The params model of generated code: strict keys, typed, bounded, documented."""
+    fields: dict[str, Any] = {str(param.name): _param_field(param) for param in ir.params}
     model: type[BaseModel] = pydantic.create_model(
         str(ir.params_class),
         __config__=ConfigDict(extra="forbid", frozen=True, title=str(ir.params_class)),
         __doc__=f"Parameters of the workflow {quote(ir.source)}.",
-        **{str(param.name): _param_field(param) for param in ir.params},
+        **fields,
     )
     return model
 

@@ -64,7 +64,7 @@ def job_view(job: Job) -> dict[str, Any]:
         view["seeds"] = job.result.seeds
     if job.error is not None and job.state == "failed":
         view["error"] = error_view(job.error).model_dump()
-    return view
+    return JobView.model_validate(view).model_dump(mode="json")
 
 
 def failure_status(job: Job) -> int:
@@ -98,18 +98,38 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+class _Service(FastAPI):
+    """FastAPI with the params models in the OpenAPI document exactly as pydantic writes
+    them (FastAPI's own OpenAPI model turns integer bounds into floats: 2**64 - 1 would
+    read 1.8446744073709552e+19)."""
+
+    catalog: Catalog
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document = super().openapi()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for entry in self.catalog.entries.values():
+                model = entry.params_model
+                schemas[model.__name__] = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
+        return self.openapi_schema or {}
+
+
 def http_app(
     catalog: Catalog,
     registry: JobRegistry,
     *,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(
+    app = _Service(
         title="comfygen serve",
         summary=f"{len(catalog.entries)} ComfyUI workflow(s) as typed endpoints",
         description=f"Runs on {catalog.backend_label}. MCP (streamable HTTP) is at /mcp.",
         lifespan=lifespan,
     )
+    app.catalog = catalog
 
     @app.get("/", tags=["service"])
     async def index() -> dict[str, Any]:
@@ -232,8 +252,9 @@ def _add_workflow_routes(app: FastAPI, registry: JobRegistry, entry: Entry) -> N
 
     body = Body(...) if required else Body(None)
     key = Header(None, alias=_KEY_HEADER, description=_KEY_HELP)
-    _typed(run, request=Request, params=(entry.params_model, body), idempotency_key=(str | None, key))
-    _typed(start, params=(entry.params_model, body), idempotency_key=(str | None, key))
+    typed_key = (str | None, key)
+    _typed(run, request=Request, params=(entry.params_model, body), idempotency_key=typed_key)
+    _typed(start, params=(entry.params_model, body), idempotency_key=typed_key)
     summary = entry.description.split("\n", 1)[0]
     app.add_api_route(
         f"/workflows/{entry.name}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import uuid
@@ -71,12 +72,15 @@ class Job:
         async with self.changed:
             await self.changed.wait_for(lambda: self.finished)
 
+    def _news(self, position: int) -> bool:
+        return len(self.log) > position or self.finished
+
     async def records(self, after: int = -1) -> AsyncIterator[Record]:
         """The log from index `after + 1` on, live until the job finishes."""
         position = after + 1
         while True:
             async with self.changed:
-                await self.changed.wait_for(lambda: len(self.log) > position or self.finished)
+                await self.changed.wait_for(functools.partial(self._news, position))
                 fresh = self.log[position:]
                 done = self.finished
             for record in fresh:

@@ -67,7 +67,8 @@ def mcp_server(catalog: Catalog, registry: JobRegistry) -> Server[Any]:
         try:
             values = entry.params_model.model_validate(params.arguments or {})
         except pydantic.ValidationError as error:
-            return mcp.CallToolResult(content=[mcp.TextContent(text=_invalid(error))], is_error=True)
+            problem = mcp.TextContent(text=_invalid(error))
+            return mcp.CallToolResult(content=[problem], is_error=True)
         job = registry.submit(entry, values)
         try:
             async for record in job.records():
@@ -81,8 +82,8 @@ def mcp_server(catalog: Catalog, registry: JobRegistry) -> Server[Any]:
                 await registry.cancel(job)
             raise
         if job.result is None:
-            error = error_view(job.error or RuntimeError("no result"))
-            text = "\n".join([f"{entry.name} {job.state}: {error.message}", *error.details])
+            failure = error_view(job.error or RuntimeError("no result"))
+            text = "\n".join([f"{entry.name} {job.state}: {failure.message}", *failure.details])
             return mcp.CallToolResult(content=[mcp.TextContent(text=text)], is_error=True)
         return mcp.CallToolResult(
             content=await mcp_content(entry, job.result),

@@ -162,10 +162,9 @@ def outputs_model(entry: Entry) -> type[BaseModel]:
 def job_model(entry: Entry) -> type[JobView]:
     """`JobView` with this workflow's typed outputs."""
     stem = entry.params_model.__name__.removesuffix("Params")
+    outputs: Any = outputs_model(entry) | None
     model: type[JobView] = pydantic.create_model(
-        f"{stem}Job",
-        __base__=JobView,
-        outputs=(outputs_model(entry) | None, Field(default=None)),
+        f"{stem}Job", __base__=JobView, outputs=(outputs, Field(default=None))
     )
     return model
 

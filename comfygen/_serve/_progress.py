@@ -2,7 +2,8 @@
 
 MCP progress must only ever increase, and a ComfyUI job reports nodes and sampler steps
 in its own order; `Progress` folds those events into `done` of `total` units, where every
-node of the graph is one unit and a running node counts its steps as a fraction.
+node of the graph is one unit, a running node counts its steps as a fraction, and the
+job's end is the last unit.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Progress:
 
     def __init__(self, graph: Mapping[str, Any]) -> None:
         self._graph = graph
-        self.total = float(max(len(graph), 1))
+        self.total = float(len(graph) + 1)  # the last unit is the job's end
         self._finished: set[str] = set()
         self._current: str | None = None
         self._last = -1.0
