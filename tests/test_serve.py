@@ -45,8 +45,11 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
     raw = (b"\x00" + bytes(rgb) * width) * height
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + (
-        chunk(b"IEND", b"")
+    return (
+        PNG_SIGNATURE
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + (chunk(b"IEND", b""))
     )
 
 
@@ -168,13 +171,12 @@ async def test_mcp_invalid_arguments_name_the_parameter(service: Service) -> Non
 async def test_mcp_progress_rises_to_the_total(service: Service) -> None:
     updates: list[tuple[float, float | None, str | None]] = []
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
-        updates.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append((progress, total, message))
 
     async with Client(service.mcp) as client:
-        result = await client.call_tool(
-            "book_cover", {"prompt": "a fox", "width": 64, "height": 64}, progress_callback=progress
-        )
+        arguments = {"prompt": "a fox", "width": 64, "height": 64}
+        result = await client.call_tool("book_cover", arguments, progress_callback=on_progress)
     assert not result.is_error
     values = [value for value, _, _ in updates]
     assert values == sorted(set(values)), "progress must strictly rise"
@@ -185,13 +187,13 @@ async def test_mcp_progress_rises_to_the_total(service: Service) -> None:
 async def test_mcp_cancel_removes_the_job_from_the_server(service: Service) -> None:
     queued = asyncio.Event()
 
-    async def progress(value: float, total: float | None, message: str | None) -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         queued.set()
 
     service.fake.hold()
     async with Client(service.mcp) as client:
         call = asyncio.ensure_future(
-            client.call_tool("text_preview", {"text": "never"}, progress_callback=progress)
+            client.call_tool("text_preview", {"text": "never"}, progress_callback=on_progress)
         )
         await queued.wait()  # the server has the job
         assert len(service.fake.queue_pending) == 1
@@ -204,12 +206,9 @@ async def test_mcp_cancel_removes_the_job_from_the_server(service: Service) -> N
 
 
 async def test_mcp_over_stdio(service: Service, tmp_path: Path) -> None:
-    parameters = StdioServerParameters(
-        command=COMFYGEN,
-        args=["serve", str(WORKFLOWS / "text_preview.json"), "--stdio",
-              "--server", service.fake.base_url],  # fmt: skip
-        cwd=str(tmp_path),
-    )
+    arguments = ["serve", str(WORKFLOWS / "text_preview.json"), "--stdio",
+                 "--server", service.fake.base_url]  # fmt: skip
+    parameters = StdioServerParameters(command=COMFYGEN, args=arguments, cwd=str(tmp_path))
     async with Client(parameters) as client:
         (tool,) = (await client.list_tools()).tools
         result = await client.call_tool("text_preview", {"text": "piped"})
@@ -350,7 +349,7 @@ async def test_the_serve_command(fake_comfyui: FakeComfyUI, tmp_path: Path) -> N
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert process.stdout is not None
-    lines = []
+    lines: list[str] = []
     while not lines or not lines[-1].startswith("MCP:"):
         line = (await process.stdout.readline()).decode()
         assert line, (await process.communicate())[1].decode()
@@ -410,7 +409,8 @@ def test_workflow_description_from_a_markdown_file_beside_it(tmp_path: Path) -> 
 
 
 def test_workflow_description_from_a_note_in_an_editor_save(tmp_path: Path) -> None:
-    saved = json.loads((ROOT / "tests" / "ui_format" / "flux_dev_checkpoint_example.json").read_text())
+    editor_save = ROOT / "tests" / "ui_format" / "flux_dev_checkpoint_example.json"
+    saved = json.loads(editor_save.read_text())
     saved["nodes"].append({
         "id": 999, "type": "MarkdownNote", "title": "$description", "mode": 0,
         "pos": [0, 0], "size": [100, 100], "flags": {}, "order": 99, "inputs": [], "outputs": [],

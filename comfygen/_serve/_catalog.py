@@ -333,7 +333,8 @@ def _description(ir: WorkflowIR, roots: list[Path]) -> str | None:
                 return values[0].strip() or None
     beside = path.with_suffix(".md")
     try:
-        return beside.read_text(encoding="utf-8").strip() or None
+        # bytes, not text mode: the description is kept exactly, "\r" included
+        return beside.read_bytes().decode("utf-8", "replace").strip() or None
     except OSError:
         return None
 

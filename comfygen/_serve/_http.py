@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 from ._catalog import Catalog, Entry
 from ._jobs import IdempotencyConflictError, Job, JobRegistry
-from ._outputs import JobView, error_view, job_model, output_items, result_items
+from ._outputs import JobView, error_view, job_model, json_safe, output_items, result_items
 
 __all__ = ["http_app", "job_view"]
 
@@ -64,7 +64,7 @@ def job_view(job: Job) -> dict[str, Any]:
         view["seeds"] = job.result.seeds
     if job.error is not None and job.state == "failed":
         view["error"] = error_view(job.error).model_dump()
-    return JobView.model_validate(view).model_dump(mode="json")
+    return json_safe(JobView.model_validate(view).model_dump(mode="json"))
 
 
 def failure_status(job: Job) -> int:
@@ -114,6 +114,11 @@ class _Service(FastAPI):
                 schemas[model.__name__] = model.model_json_schema(
                     ref_template="#/components/schemas/{model}"
                 )
+                # FastAPI cuts descriptions at a form feed; the workflow's text is data
+                paths = document["paths"]
+                paths[f"/workflows/{entry.name}"]["post"]["description"] = _run_text(entry)
+                paths[f"/workflows/{entry.name}/jobs"]["post"]["description"] = _start_text(entry)
+            self.openapi_schema = json_safe(document)
         return self.openapi_schema or {}
 
 
@@ -134,22 +139,24 @@ def http_app(
     @app.get("/", tags=["service"])
     async def index() -> dict[str, Any]:
         """What this service serves."""
-        return {
-            "workflows": [
-                {
-                    "name": entry.name,
-                    "source": entry.source,
-                    "description": entry.description,
-                    "run": f"/workflows/{entry.name}",
-                    "jobs": f"/workflows/{entry.name}/jobs",
-                }
-                for entry in catalog.entries.values()
-            ],
-            "backend": catalog.backend_label,
-            "openapi": "/openapi.json",
-            "docs": "/docs",
-            "mcp": "/mcp",
-        }
+        return json_safe(
+            {
+                "workflows": [
+                    {
+                        "name": entry.name,
+                        "source": entry.source,
+                        "description": entry.description,
+                        "run": f"/workflows/{entry.name}",
+                        "jobs": f"/workflows/{entry.name}/jobs",
+                    }
+                    for entry in catalog.entries.values()
+                ],
+                "backend": catalog.backend_label,
+                "openapi": "/openapi.json",
+                "docs": "/docs",
+                "mcp": "/mcp",
+            }
+        )
 
     for entry in catalog.entries.values():
         _add_workflow_routes(app, registry, entry)
@@ -191,7 +198,9 @@ def http_app(
             if record.progress is not None:
                 data["progress"] = record.progress.progress
                 data["total"] = record.progress.total
-            yield ServerSentEvent(data=data, event=str(data["kind"]), id=str(record.index))
+            yield ServerSentEvent(
+                data=json_safe(data), event=str(data["kind"]), id=str(record.index)
+            )
         yield ServerSentEvent(data=job_view(job), event="end")
 
     @app.get("/jobs/{job_id}/files/{output}/{index}", tags=["jobs"])
@@ -263,7 +272,7 @@ def _add_workflow_routes(app: FastAPI, registry: JobRegistry, entry: Entry) -> N
         response_model=model,
         responses={422: {"description": "Invalid parameters, named in `detail`."}, **_FAILURES},
         summary=summary,
-        description=f"{entry.description}\n\nRuns the workflow and waits for its outputs.",
+        description=_run_text(entry),
         operation_id=f"run_{entry.name}",
         tags=["workflows"],
     )
@@ -274,10 +283,18 @@ def _add_workflow_routes(app: FastAPI, registry: JobRegistry, entry: Entry) -> N
         status_code=202,
         response_model=model,
         summary=f"Start: {summary}",
-        description=f"{entry.description}\n\nStarts a job and answers at once with its URL.",
+        description=_start_text(entry),
         operation_id=f"start_{entry.name}",
         tags=["workflows"],
     )
+
+
+def _run_text(entry: Entry) -> str:
+    return f"{entry.description}\n\nRuns the workflow and waits for its outputs."
+
+
+def _start_text(entry: Entry) -> str:
+    return f"{entry.description}\n\nStarts a job and answers at once with its URL."
 
 
 def _typed(function: Callable[..., Any], **parameters: Any) -> None:

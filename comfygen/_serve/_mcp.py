@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 
 from ._catalog import Catalog, Entry
 from ._jobs import JobRegistry
-from ._outputs import error_view, mcp_content, output_items, outputs_model
+from ._outputs import error_view, json_safe, mcp_content, output_items, outputs_model
 
 __all__ = ["mcp_server", "tool"]
 
@@ -29,10 +29,10 @@ def tool(entry: Entry) -> mcp.Tool:
     """The MCP tool of a workflow: data from its models, nothing formatted into code."""
     return mcp.Tool(
         name=entry.name,
-        title=entry.source,
-        description=entry.description,
-        input_schema=entry.params_model.model_json_schema(),
-        output_schema=outputs_model(entry).model_json_schema(),
+        title=json_safe(entry.source),
+        description=json_safe(entry.description),
+        input_schema=json_safe(entry.params_model.model_json_schema()),
+        output_schema=json_safe(outputs_model(entry).model_json_schema()),
         annotations=mcp.ToolAnnotations(
             read_only_hint=False,
             destructive_hint=False,
@@ -67,7 +67,7 @@ def mcp_server(catalog: Catalog, registry: JobRegistry) -> Server[Any]:
         try:
             values = entry.params_model.model_validate(params.arguments or {})
         except pydantic.ValidationError as error:
-            problem = mcp.TextContent(text=_invalid(error))
+            problem = mcp.TextContent(text=json_safe(_invalid(error)))
             return mcp.CallToolResult(content=[problem], is_error=True)
         job = registry.submit(entry, values)
         try:
@@ -84,7 +84,9 @@ def mcp_server(catalog: Catalog, registry: JobRegistry) -> Server[Any]:
         if job.result is None:
             failure = error_view(job.error or RuntimeError("no result"))
             text = "\n".join([f"{entry.name} {job.state}: {failure.message}", *failure.details])
-            return mcp.CallToolResult(content=[mcp.TextContent(text=text)], is_error=True)
+            return mcp.CallToolResult(
+                content=[mcp.TextContent(text=json_safe(text))], is_error=True
+            )
         return mcp.CallToolResult(
             content=await mcp_content(entry, job.result),
             structured_content=output_items(entry, job.result, None),

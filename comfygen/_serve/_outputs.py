@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import mcp.types as mcp
 import pydantic
@@ -32,10 +32,14 @@ __all__ = [
     "TextItem",
     "error_view",
     "job_model",
+    "json_safe",
     "mcp_content",
     "output_items",
     "outputs_model",
+    "result_items",
 ]
+
+T = TypeVar("T")
 
 # Images and audio up to this size go inline into MCP results; larger ones are links only.
 INLINE_LIMIT = 8 * 1024 * 1024
@@ -98,6 +102,26 @@ class JobView(BaseModel):
     error: ErrorView | None = None
 
 
+def json_safe(value: T) -> T:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD.
+
+    Titles, descriptions, defaults and node texts are untrusted; JSON text may spell a lone
+    surrogate (`"\\ud800"`), which Python keeps but no UTF-8 encoder writes. Everything
+    this service sends passes through here, so one hostile string cannot break a listing.
+    """
+    cleaned: Any = value
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            cleaned = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    elif isinstance(value, dict):
+        cleaned = {json_safe(key): json_safe(item) for key, item in value.items()}
+    elif isinstance(value, list | tuple):
+        cleaned = [json_safe(item) for item in value]
+    return cast(T, cleaned)
+
+
 def _mime_type(filename: str, kind: str) -> str:
     suffix = PurePosixPath(filename).suffix.lower()
     guessed = mimetypes.guess_type(f"x{suffix}")[0]
@@ -128,9 +152,11 @@ def output_items(
 ) -> dict[str, list[dict[str, Any]]]:
     """The result's fields as JSON data; `job_href` gives each file a link through us."""
     fields: dict[str, list[dict[str, Any]]] = {info.name: [] for info in entry.outputs}
+    text: Any
     for name, index, item in result_items(entry, result):
         if isinstance(item, Text):
-            fields[name].append({"kind": "text", "node_id": item.node_id, "text": item.text})
+            text = {"kind": "text", "node_id": item.node_id, "text": json_safe(item.text)}
+            fields[name].append(text)
         elif isinstance(item, File):
             kind = _kind(item)
             fields[name].append(
@@ -185,11 +211,13 @@ async def mcp_content(entry: Entry, result: WorkflowResult) -> list[mcp.ContentB
         for info in entry.outputs
     )
     blocks: list[mcp.ContentBlock] = [
-        mcp.TextContent(text=f"{entry.name} finished (prompt {result.prompt_id}). {counts}")
+        mcp.TextContent(
+            text=json_safe(f"{entry.name} finished (prompt {result.prompt_id}). {counts}")
+        )
     ]
     for name, index, item in items:
         if isinstance(item, Text):
-            blocks.append(mcp.TextContent(text=item.text))
+            blocks.append(mcp.TextContent(text=json_safe(item.text)))
             continue
         if not isinstance(item, File):
             continue
