@@ -17,7 +17,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,13 +91,17 @@ async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def until_empty_queue(fake: FakeComfyUI) -> None:
-    """Wait (on the fake's own state, a bounded number of turns) until nothing is pending."""
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait until the fake's state says so (a bounded number of turns, no clock involved)."""
     for _ in range(2000):
-        if not fake.queue_pending:
+        if condition():
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"the fake still has {len(fake.queue_pending)} pending job(s)")
+    raise AssertionError(f"never happened: {what}")
+
+
+async def until_empty_queue(fake: FakeComfyUI) -> None:
+    await until(lambda: not fake.queue_pending, "the fake's queue is empty")
 
 
 # -- MCP ---------------------------------------------------------------------------------
@@ -292,6 +296,19 @@ async def test_http_cancel_a_queued_job(http: httpx.AsyncClient, service: Servic
     assert (await http.delete(job["href"])).status_code == 409
     assert (await http.get(job["href"])).json()["state"] == "cancelled"
     assert (await http.get("/jobs/nope")).status_code == 404
+    assert service.fake.executions == []
+
+
+async def test_http_sync_caller_leaving_cancels_its_job(service: Service) -> None:
+    service.fake.hold()
+    async with httpx.AsyncClient(base_url=service.url) as http:
+        call = asyncio.ensure_future(http.post("/workflows/text_preview", json={"text": "bye"}))
+        await until(lambda: len(service.fake.queue_pending) == 1, "the job is queued")
+        call.cancel()  # the connection closes under the pending request
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    await until_empty_queue(service.fake)
+    service.fake.release()
     assert service.fake.executions == []
 
 
