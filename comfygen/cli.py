@@ -18,6 +18,7 @@ from rich.text import Text
 
 from . import _write
 from ._build import Build, build
+from ._cli_run import run_command
 from ._diagnostics import BuildError, Diagnostic
 from ._project import ProjectConfigError, load_runninghub_ids
 from ._schema import Schemas, bundled, from_object_info, merged
@@ -307,167 +308,7 @@ def _type_label(param: Any) -> str:
     return str(param.type)
 
 
-@main.command("run")
-@click.argument("workflow")
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A parameter (repeatable); VALUE is parsed by the parameter's type.",
-)
-@click.option("--server", metavar="URL", help="The ComfyUI server (default: COMFYUI_BASE_URL).")
-@click.option(
-    "--runninghub",
-    is_flag=True,
-    help="Run on RunningHub (RUNNINGHUB_API_KEY); WORKFLOW is a RunningHub id, or a file "
-    "whose id is attached in a comfygen.toml or pyproject.toml beside or above it.",
-)
-@click.option(
-    "--save",
-    "save_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Download every output file into this directory.",
-)
-@click.option("--timeout", type=float, help="Give up (and cancel the job) after this many seconds.")
-@click.option(
-    "--random-seed/--keep-seed",
-    default=True,
-    show_default=True,
-    help="Replace seed inputs of 0 with a random seed, as comfykit does.",
-)
-def run_command(
-    workflow: str,
-    params: tuple[str, ...],
-    server: str | None,
-    runninghub: bool,
-    save_dir: Path | None,
-    timeout: float | None,
-    random_seed: bool,
-) -> None:
-    """Run WORKFLOW (a file, an http(s) URL, or a RunningHub id) and show its outputs.
-
-    \b
-    comfygen run examples/workflows/text_preview.json -p text=hello
-    comfygen run examples/workflows/invert_uploaded_image.json -p image=cat.png --save out/
-    comfygen run 1987654322 -p text=hello            (a RunningHub workflow id)
-
-    Exit status: 0 done, 1 the workflow failed or could not run, 2 bad usage.
-    """
-    import asyncio
-
-    values: dict[str, str] = {}
-    for item in params:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="-p")
-        values[name] = value
-    if not asyncio.run(_run(workflow, values, server, runninghub, save_dir, timeout, random_seed)):
-        sys.exit(1)
-
-
-async def _run(
-    workflow: str,
-    values: dict[str, str],
-    server: str | None,
-    runninghub: bool,
-    save_dir: Path | None,
-    timeout: float | None,
-    random_seed: bool,
-) -> bool:
-    from comfygen_runtime import ComfygenError, Event, File
-    from comfygen_runtime import Text as TextOutput
-    from rich.markup import escape
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ._dynamic import ComfyKit
-
-    kit = ComfyKit(comfyui_url=server, random_seed=random_seed, timeout=timeout)
-    try:
-        ir = await kit.load(workflow)
-        if Path(workflow).is_file():
-            # the settings nearest the workflow file: it may be run from anywhere
-            path = Path(workflow).resolve()
-            attached = load_runninghub_ids(path.parent).get(path)
-            ir = dataclasses.replace(ir, runninghub_id=attached if runninghub else None)
-        if runninghub and ir.runninghub_id is None:
-            raise ComfygenError(
-                f"{workflow} has no RunningHub workflow id: pass the id itself, or attach "
-                "one in comfygen.toml ([runninghub]) or pyproject.toml "
-                "([tool.comfygen.runninghub]) beside or above the workflow"
-            )
-        classes = {node_id: node.get("class_type", "") for node_id, node in ir.graph().items()}
-        name = escape(ir.source)
-
-        def label(event: Event) -> str | None:
-            if event.kind == "queued":
-                ahead = f" ({event.position} ahead)" if event.position else ""
-                return f"{name}: queued{ahead}"
-            if event.kind in ("executing", "progress") and event.node:
-                return f"{name}: node {escape(event.node)} {escape(str(classes.get(event.node)))}"
-            return {"started": f"{name}: running", "finished": f"{name}: done"}.get(event.kind)
-
-        console = Console(stderr=True, highlight=False)
-        if not console.is_terminal:
-            # Not a terminal (a log, a CI job): one line per step instead of a live bar.
-            def log(event: Event) -> None:
-                text = label(event)
-                if event.kind == "progress" and event.max:
-                    text = f"{text} {event.value:.0f}/{event.max:.0f}"
-                if text:
-                    console.print(text)
-
-            result = await kit.run(ir, values, on_event=log)
-        else:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
-                bar = progress.add_task(f"{name}: submitting", total=1)
-
-                def show(event: Event) -> None:
-                    text = label(event)
-                    if event.kind == "progress" and event.max:
-                        progress.update(
-                            bar, description=text, completed=event.value, total=event.max
-                        )
-                    elif event.kind == "finished":
-                        progress.update(bar, description=text, completed=1, total=1)
-                    elif text:
-                        progress.update(bar, description=text)
-
-                result = await kit.run(ir, values, on_event=show)
-
-        table = Table(title=Text(f"{ir.function}: {result.prompt_id}"), title_justify="left")
-        table.add_column("output")
-        table.add_column("kind")
-        table.add_column("value", overflow="fold")
-        saved: list[Path] = []
-        for output in ir.outputs:
-            for item in getattr(result, output.name):
-                if isinstance(item, TextOutput):
-                    shown = item.text if len(item.text) <= 200 else item.text[:200] + "…"
-                    table.add_row(Text(output.name), Text("text"), Text(shown))
-                elif isinstance(item, File):
-                    kind = type(item).__name__.lower()
-                    table.add_row(Text(output.name), Text(kind), Text(item.url))
-                    if save_dir is not None:
-                        saved.append(await item.save(save_dir))
-        Console(highlight=False).print(table)
-        for path in saved:
-            click.echo(f"saved {path}")
-        if result.seeds:
-            click.echo(f"seeds: {result.seeds}")
-        return True
-    except (ComfygenError, ValueError, OSError, httpx.HTTPError) as error:
-        click.echo(f"comfygen: {workflow}: {error}", err=True)
-        return False
-    finally:
-        await kit.close()
+main.add_command(run_command)
 
 
 @main.command("serve")
@@ -602,3 +443,7 @@ def serve_command(
     say(f"MCP: {base}/mcp  (streamable HTTP)")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(sock))
+
+
+if __name__ == "__main__":  # python -m comfygen.cli
+    main()
