@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -24,12 +25,13 @@ from pathlib import Path
 import httpx
 import mcp.types as mcp
 import pytest
-from comfygen_runtime import ComfyUI
+from comfygen_runtime import ComfyUI, RunningHub
 from httpx_sse import aconnect_sse
 from mcp import Client, StdioServerParameters
 
 from comfygen._serve import Catalog, create_app, http_server, load_catalog
-from tests.fakes import FakeComfyUI, models_used_by, running_fake_comfyui
+from tests.fakes import FakeComfyUI, FakeRunningHub, models_used_by, running_fake_comfyui
+from tests.fakes.runninghub import DEFAULT_API_KEY
 
 ROOT = Path(__file__).parent.parent
 WORKFLOWS = ROOT / "examples" / "workflows"
@@ -68,21 +70,28 @@ class Service:
         return f"{self.url}/mcp"
 
 
+@contextlib.asynccontextmanager
+async def serving(catalog: Catalog) -> AsyncIterator[str]:
+    """The service for `catalog` on a free port of 127.0.0.1; yields its base URL."""
+    server = http_server(create_app(catalog))
+    sock = socket.create_server(("127.0.0.1", 0))
+    task = asyncio.ensure_future(server.serve([sock]))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        await catalog.close()
+
+
 @pytest.fixture
 async def service() -> AsyncIterator[Service]:
     async with running_fake_comfyui(models=MODELS) as fake:
         catalog, _ = load_catalog(
             [WORKFLOWS], backend=ComfyUI(fake.base_url), backend_label="the fake ComfyUI"
         )
-        server = http_server(create_app(catalog))
-        sock = socket.create_server(("127.0.0.1", 0))
-        serving = asyncio.ensure_future(server.serve([sock]))
-        try:
-            yield Service(f"http://127.0.0.1:{sock.getsockname()[1]}", fake, catalog)
-        finally:
-            server.should_exit = True
-            await serving
-            await catalog.close()
+        async with serving(catalog) as url:
+            yield Service(url, fake, catalog)
 
 
 @pytest.fixture
@@ -401,6 +410,39 @@ def test_serve_refuses_runninghub_without_ids(tmp_path: Path) -> None:
     assert "text_preview.json: error[no-runninghub-id]" in result.output
     both = CliRunner().invoke(main, ["serve", str(WORKFLOWS), "--runninghub", "--server", "x"])
     assert both.exit_code == 2 and "exclude each other" in both.output
+
+
+async def test_serving_runninghub_workflows() -> None:
+    async with FakeRunningHub() as hub:
+        hub.add_workflow("1987654322", json.loads((WORKFLOWS / "text_preview.json").read_text()))
+        backend = RunningHub(DEFAULT_API_KEY, base_url=hub.base_url, max_poll_interval=0.05)
+        path = WORKFLOWS / "text_preview.json"
+        catalog, _ = load_catalog(
+            [path], backend=backend, backend_label="RunningHub", runninghub=True,
+            runninghub_ids={path.resolve(): "1987654322"},
+        )  # fmt: skip
+        async with serving(catalog) as url, httpx.AsyncClient(base_url=url) as http:
+            reply = await http.post("/workflows/text_preview", json={"text": "cloud"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["outputs"]["preview"][0]["text"] == "cloud!"
+    (created,) = hub.created
+    assert created["workflowId"] == "1987654322"
+
+
+def test_serve_without_the_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from comfygen.cli import main
+
+    import comfygen
+
+    for name in [name for name in sys.modules if name.startswith("comfygen._serve")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delattr(comfygen, "_serve", raising=False)
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if it were not installed
+    result = CliRunner().invoke(main, ["serve", str(WORKFLOWS)])
+    assert result.exit_code == 2
+    assert "pip install 'comfygen[serve]'" in result.output and "fastapi" in result.output
 
 
 # -- descriptions ------------------------------------------------------------------------

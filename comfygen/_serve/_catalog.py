@@ -19,7 +19,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,13 +43,16 @@ from .._ir import OutputIR, ParamIR, WorkflowIR
 from .._schema import Schemas, bundled
 
 __all__ = [
+    "DESCRIPTION_TITLE",
     "MAX_MEDIA_BYTES",
     "Catalog",
     "Entry",
+    "MediaValue",
     "OutputInfo",
     "load_catalog",
     "media_value",
     "open_backend",
+    "params_model",
 ]
 
 # ComfyUI refuses larger uploads (server.py's max_upload_size default).
@@ -107,7 +110,6 @@ class Entry:
     result_model: type[WorkflowResult]
     spec: WorkflowSpec
     outputs: tuple[OutputInfo, ...]
-    media_params: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass
@@ -300,7 +302,6 @@ def _entry(ir: WorkflowIR, description: str | None) -> Entry:
         result_model=result_model(ir),
         spec=spec_from_ir(ir),
         outputs=outputs,
-        media_params=frozenset(str(p.name) for p in ir.params if p.type == "media"),
     )
 
 

@@ -39,7 +39,7 @@ from ._catalog import Catalog, Entry
 from ._jobs import IdempotencyConflictError, Job, JobRegistry
 from ._outputs import JobView, error_view, job_model, json_safe, output_items, result_items
 
-__all__ = ["http_app", "job_view"]
+__all__ = ["failure_status", "http_app", "job_view"]
 
 _KEY_HEADER = "Idempotency-Key"
 _KEY_HELP = (

@@ -30,7 +30,15 @@ from pydantic import BaseModel
 from ._catalog import Catalog, Entry
 from ._progress import Progress, ProgressUpdate, event_record
 
-__all__ = ["IdempotencyConflictError", "Job", "JobRegistry", "JobState"]
+__all__ = [
+    "FINISHED",
+    "IdempotencyConflictError",
+    "Job",
+    "JobRegistry",
+    "JobState",
+    "Record",
+    "fingerprint",
+]
 
 JobState = Literal["pending", "queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})

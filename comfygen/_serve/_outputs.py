@@ -27,7 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._catalog import Entry
 
 __all__ = [
+    "INLINE_LIMIT",
+    "ErrorView",
     "FileItem",
+    "Item",
     "JobView",
     "TextItem",
     "error_view",
