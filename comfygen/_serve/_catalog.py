@@ -208,7 +208,7 @@ def open_backend(
     if len(servers) > 1:
         notes = (
             f"{len(servers)} servers given; until the runtime's server pool lands, "
-            f"every job runs on the first one ({comfyui.base_url})",
+            f"every job runs on the first one ({_display(comfyui)})",
         )
     return comfyui, f"ComfyUI at {_display(comfyui)}", notes
 
