@@ -432,9 +432,8 @@ async def test_serving_runninghub_workflows() -> None:
 def test_serve_without_the_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from comfygen.cli import main
-
     import comfygen
+    from comfygen.cli import main
 
     for name in [name for name in sys.modules if name.startswith("comfygen._serve")]:
         monkeypatch.delitem(sys.modules, name)
