@@ -229,7 +229,7 @@ class ComfyKit:
         return self.runninghub().base_url
 
     @property
-    def runninghub_timeout(self) -> float:
+    def runninghub_timeout(self) -> float | None:
         return self.runninghub()._config.timeout
 
     @property
