@@ -77,7 +77,7 @@ def test_signature_is_typed_keyword_only(tmp_path: Path) -> None:
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
     assert list(params) == [
         "seed", "steps", "model", "width", "height", "prompt", "negative_prompt",
-        "client", "on_event", "timeout",
+        "client", "on_event", "timeout", "idempotency_key",
     ]  # fmt: skip
     assert params["prompt"].default is inspect.Parameter.empty
     assert params["width"].default is inspect.Parameter.empty
