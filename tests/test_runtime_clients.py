@@ -54,13 +54,13 @@ async def test_one_client_serves_repeated_event_loops(fake_comfyui: FakeComfyUI)
         return texts
 
     texts = await asyncio.to_thread(sync_ui)
-    gc.collect()
     assert texts == ["click 0!", "click 1!", "click 2!", "loop 0!", "loop 1!"]
     here = await text_preview(text="here", client=client)  # and in this loop too
     assert here.preview[0].text == "here!"
     await client.close()
     with pytest.raises(rt.BackendUnavailableError, match="closed"):
         await text_preview(text="closed", client=client)
+    gc.collect()  # the closed loops' leftovers, while the warning filter applies
 
 
 async def test_two_loops_use_one_client_at_the_same_time(fake_comfyui: FakeComfyUI) -> None:
@@ -93,10 +93,10 @@ async def test_a_cached_kit_serves_repeated_event_loops(fake_comfyui: FakeComfyU
         return outcomes
 
     outcomes = await asyncio.to_thread(sync_ui)
-    gc.collect()
     assert [o.status for o in outcomes] == ["completed"] * 5, [o.msg for o in outcomes]
     assert [o.texts for o in outcomes] == [[f"t{i}!"] for i in range(5)]
     await kit.close()
+    gc.collect()  # the closed loops' leftovers, while the warning filter applies
 
 
 # -- first contact: fail fast and say why -------------------------------------------------
@@ -263,10 +263,11 @@ async def test_queue_position_counts_the_jobs_ahead(fake_comfyui: FakeComfyUI) -
 
 
 @pytest.fixture
-def default_url(fake_comfyui: FakeComfyUI, monkeypatch: pytest.MonkeyPatch) -> Any:
+async def default_url(fake_comfyui: FakeComfyUI, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("COMFYUI_BASE_URL", fake_comfyui.base_url)
     yield fake_comfyui.base_url
-    rt.run_sync(rt.default_client().close())
+    # closed in run_sync's loop, while this loop keeps the fake server answering
+    await asyncio.to_thread(rt.run_sync, rt.default_client().close())
 
 
 async def test_run_sync_reuses_one_client_and_socket(

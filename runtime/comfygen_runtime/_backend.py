@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from ._events import Events
-from ._outputs import File
+from ._outputs import File, MakeFile
 from ._spec import WorkflowSpec
 
 __all__ = ["Backend", "JobState", "Prepared", "Settled", "Ticket"]
@@ -59,11 +59,16 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Settled:
-    """A finished job: raw outputs by node id, and what the backend reports about it."""
+    """A finished job: raw outputs by node id, and what the backend reports about it.
+
+    `file_ref` makes the job's file references when they come from another backend than
+    the one the lifecycle runs on (a pool's member server); None: the backend's own.
+    """
 
     outputs: Mapping[str, Any]
     duration: float | None = None
     usage: Mapping[str, Any] = field(default_factory=dict)
+    file_ref: MakeFile | None = None
 
 
 @runtime_checkable

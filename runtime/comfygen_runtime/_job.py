@@ -142,7 +142,7 @@ class Job(Generic[ResultT]):
         self._ended = True
         await self.events(Event("finished", ticket.job_id))
         settled = await self.backend.settle(self.spec, ticket, record)
-        fields = map_outputs(self.spec, settled.outputs, self.backend.file_ref)
+        fields = map_outputs(self.spec, settled.outputs, settled.file_ref or self.backend.file_ref)
         return self.result_type.model_validate(
             {
                 "prompt_id": ticket.job_id,

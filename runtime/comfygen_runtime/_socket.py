@@ -24,7 +24,7 @@ from tenacity import RetryCallState
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from ._net import Transient, retry
+from ._net import Transient, retry, within
 
 __all__ = ["Control", "Inbox", "Message", "Preview", "ServerMessage", "SocketMux", "TextFrame"]
 
@@ -144,8 +144,7 @@ class SocketMux:
             self._tried.clear()
             self._task = asyncio.ensure_future(self._run())
         if not self._ready.is_set() and not self._failing:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._tried.wait()), wait)
+            await within(self._tried.wait(), wait)
         return self._ready.is_set()
 
     async def close(self) -> None:
