@@ -94,6 +94,22 @@ async def test_a_failed_job_is_submitted_again(
     assert ids == [result.prompt_id, result.prompt_id], "the same job id, submitted again"
 
 
+async def test_the_failed_run_s_history_is_not_taken_for_the_new_one(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client, "_socket_url", lambda: "ws://127.0.0.1:9/ws")  # poll only
+    with pytest.raises(rt.ExecutionError):
+        await blur_preview(width=8, height=8, radius=31, client=client, idempotency_key="p")
+    fake_comfyui.hold()
+    again = asyncio.ensure_future(
+        blur_preview(width=8, height=8, radius=2, client=client, idempotency_key="p")
+    )
+    await _until(lambda: len(fake_comfyui.prompts_received) == 2)
+    await asyncio.sleep(0.3)  # polls find the failed run's record meanwhile
+    fake_comfyui.release()
+    assert (await again).node_3
+
+
 async def test_keys_are_per_workflow(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
     text = await text_preview(text="t", client=client, idempotency_key="same")
     image = await invert_color_image(width=8, height=8, client=client, idempotency_key="same")

@@ -72,6 +72,7 @@ class _ComfyTicket(Ticket):
 
     inbox: Inbox | None = None
     socket_epoch: int | None = None  # the socket it was submitted over, if any
+    number: float | None = None  # the server's queue number for this submission
     graph: Mapping[str, Any] | None = None
 
 
@@ -521,7 +522,7 @@ class ComfyUI:
         try:
             if await connection.mux.ensure_open(_SOCKET_WAIT):
                 ticket.socket_epoch = connection.mux.opened
-            await self._post_prompt(spec, connection, job_id, prepared.payload)
+            ticket.number = await self._post_prompt(spec, connection, job_id, prepared.payload)
         except BaseException:
             connection.mux.unregister(inbox)
             raise
@@ -530,8 +531,11 @@ class ComfyUI:
 
     async def _post_prompt(
         self, spec: WorkflowSpec, connection: _Connection, prompt_id: str, graph: Any
-    ) -> None:
-        """POST /prompt exactly once in effect: after an unclear failure, ask before retrying."""
+    ) -> float | None:
+        """POST /prompt exactly once in effect: after an unclear failure, ask before retrying.
+
+        Returns the server's queue number for the job, when its answer said.
+        """
         body: dict[str, Any] = {
             "prompt": graph,
             "client_id": connection.client_id,
@@ -540,26 +544,31 @@ class ComfyUI:
         if self._config.comfy_org_api_key is not None:
             body["extra_data"] = {"api_key_comfy_org": self._config.comfy_org_api_key.reveal()}
 
-        async def attempt() -> None:
+        async def attempt() -> float | None:
             try:
                 reply = await connection.http.post(self._path("/prompt"), json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 raise Transient(describe_failure(error)) from None  # nothing reached the server
             except httpx.TransportError as error:
                 if await self._accepted(prompt_id, settle=True):
-                    return
+                    return None
                 raise Transient(describe_failure(error)) from None
             if reply.status_code == 200:
-                return
+                with contextlib.suppress(ValueError, AttributeError):
+                    number = reply.json().get("number")
+                    return float(number) if isinstance(number, (int, float)) else None
+                return None
             if reply.status_code < 500:
                 raise _rejection(spec, reply)
             # 503: the server (or a proxy) turned the request away before handling it
             if await self._accepted(prompt_id, settle=reply.status_code != 503):
-                return
+                return None
             raise Transient(f"HTTP {reply.status_code}")
 
         try:
-            await retry(attempt, patience=self._unavailable_after, maximum=self._max_poll_interval)
+            return await retry(
+                attempt, patience=self._unavailable_after, maximum=self._max_poll_interval
+            )
         except Transient as failure:
             raise BackendUnavailableError(
                 f"ComfyUI at {self._config.display_url} did not accept the job ({failure.problem})"
@@ -647,7 +656,7 @@ class ComfyUI:
                         if complete and final is not None:
                             return {"outputs": outputs, "status": {"messages": [*started, final]}}
                         found = await self._history(job.job_id)
-                        if found is None:
+                        if found is None or not _recorded(found, job):
                             raise JobLostError(job.job_id, "it finished but has no history")
                         return found
                     if kind in ("execution_success", "execution_error", "execution_interrupted"):
@@ -672,7 +681,7 @@ class ComfyUI:
                     timer = loop.call_later(self._liveness_interval, inbox.put_nowait,
                                             Control.CHECK)  # fmt: skip
                 found = await self._history(job.job_id)
-                if found is not None and _finished(found):
+                if found is not None and _finished(found) and _recorded(found, job):
                     return found
                 since = time.monotonic() - last_check
                 if message is not Control.DISCONNECTED and (message is not None or since >= 2.0):
@@ -750,6 +759,15 @@ def _own(ticket: Ticket) -> _ComfyTicket:
         return ticket
     # A ticket made elsewhere (a pool's, a handle's): follow it by its id alone.
     return _ComfyTicket(ticket.job_id, ticket.server, ticket.state, ticket.record, ticket.seeds)
+
+
+def _recorded(record: Mapping[str, Any], job: _ComfyTicket) -> bool:
+    """Whether a history record is this submission's, not an earlier run's of the same id
+    (a failed job submitted again under its idempotency key)."""
+    prompt = record.get("prompt")
+    if job.number is None or not isinstance(prompt, list) or not prompt:
+        return True
+    return bool(prompt[0] == job.number)
 
 
 def _finished(record: Mapping[str, Any]) -> bool:
