@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -56,17 +57,36 @@ async def retry(
     `Transient` is raised then. Waits grow exponentially from `first` to `maximum` unless
     `wait` says otherwise.
     """
+    started = time.monotonic()
+    try:
+        return await attempt()  # most calls succeed at once: no retry machinery for them
+    except Transient as failure:
+        if stop is None and patience is None and (attempts or 1) <= 1:
+            raise
+        first_failure = failure
+    # The first attempt failed: from here on tenacity drives the waits and the attempts.
+    waiting: WaitBaseT = wait or wait_exponential(multiplier=first, max=maximum)
+    state = RetryCallState(Retrying(), None, (), {})
+    state.set_exception((type(first_failure), first_failure, first_failure.__traceback__))
+    await asyncio.sleep(waiting(state))
     if stop is None:
-        stop = (
-            stop_after_delay(patience)
-            if patience is not None
-            else stop_after_attempt(attempts or 1)
-        )
+        if patience is not None:
+            left = patience - (time.monotonic() - started)
+            if left <= 0:
+                raise first_failure
+            stop = stop_after_delay(left)
+        else:
+            stop = stop_after_attempt((attempts or 1) - 1)
+
+    def later(state: RetryCallState) -> float:  # the waits after the first one
+        state.attempt_number += 1
+        try:
+            return float(waiting(state))
+        finally:
+            state.attempt_number -= 1
+
     retrying = AsyncRetrying(
-        stop=stop,
-        wait=wait if wait is not None else wait_exponential(multiplier=first, max=maximum),
-        retry=retry_if_exception_type(Transient),
-        reraise=True,
+        stop=stop, wait=later, retry=retry_if_exception_type(Transient), reraise=True
     )
     return await retrying(attempt)
 
