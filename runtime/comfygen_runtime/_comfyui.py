@@ -29,9 +29,9 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -44,17 +44,16 @@ from ._errors import (
     ComfygenError,
     JobInterruptedError,
     JobLostError,
-    MissingNodeError,
     ParameterError,
-    PromptRejectedError,
 )
 from ._events import Event, Events
-from ._failures import execution_error, validation_error
+from ._failures import execution_error, rejection
 from ._introspect import QueueState, SystemStats
 from ._loop import PerLoop
 from ._media import Upload, UploadOnce, media_sources, upload_for, url_suffix
 from ._net import Transient, backoff, describe_failure, retry, within
 from ._outputs import File
+from ._progress import Progress, event_of
 from ._seeds import randomize_zero_seeds
 from ._socket import Control, Inbox, Message, Preview, ServerMessage, SocketMux, TextFrame
 from ._spec import WorkflowSpec
@@ -559,7 +558,7 @@ class ComfyUI:
                     return float(number) if isinstance(number, (int, float)) else None
                 return None
             if reply.status_code < 500:
-                raise _rejection(spec, reply)
+                raise rejection(spec, reply.status_code, _json_or_none(reply))
             # 503: the server (or a proxy) turned the request away before handling it
             if await self._accepted(prompt_id, settle=reply.status_code != 503):
                 return None
@@ -610,7 +609,7 @@ class ComfyUI:
             inbox = self._register(connection, job)
             inbox.accepted_at = time.monotonic()
             await mux.ensure_open(_SOCKET_WAIT)
-        progress = _Progress(job.graph)
+        progress = Progress(job.graph)
         position: int | None = None
         if events.listening:  # the queue costs a request: ask only for someone who listens
             with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
@@ -631,7 +630,7 @@ class ComfyUI:
         job: _ComfyTicket,
         inbox: Inbox,
         complete: bool,
-        progress: _Progress,
+        progress: Progress,
         events: Events,
     ) -> dict[str, Any]:
         mux = self._connection().mux
@@ -666,7 +665,7 @@ class ComfyUI:
                     elif kind == "executed" and isinstance(data.get("output"), dict):
                         outputs[str(data.get("node"))] = data["output"]
                 if isinstance(message, (ServerMessage, Preview, TextFrame)):
-                    event = _event(job.job_id, message, progress)
+                    event = event_of(job.job_id, message, progress)
                     if event is not None:
                         await events(event)
                     continue
@@ -784,109 +783,8 @@ def _succeeded(record: Mapping[str, Any]) -> bool:
     )
 
 
-def _links(inputs: Any) -> Iterable[str]:
-    for value in inputs.values() if isinstance(inputs, Mapping) else ():
-        if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
-            yield str(value[0])
-
-
-class _Counts(TypedDict):
-    nodes_done: int | None
-    nodes_total: int | None
-
-
-class _Progress:
-    """Nodes done of nodes to run: the output nodes and what they need, less cached ones."""
-
-    def __init__(self, graph: Mapping[str, Any] | None) -> None:
-        self._graph = graph
-        self._to_run: set[str] | None = None
-        if graph is not None:
-            consumed = {node for entry in graph.values() for node in _links(entry.get("inputs"))}
-            self.run([node for node in graph if node not in consumed])  # until we know better
-        self._done: set[str] = set()
-        self._current: str | None = None
-
-    def run(self, outputs: Iterable[str]) -> None:
-        """The output nodes the server executes: they and their inputs' nodes run."""
-        if self._graph is None:
-            return
-        needed: set[str] = set()
-        stack = [node for node in outputs if node in self._graph]
-        while stack:
-            node = stack.pop()
-            if node not in needed:
-                needed.add(node)
-                stack += [n for n in _links(self._graph[node].get("inputs")) if n in self._graph]
-        self._to_run = needed
-
-    def cached(self, nodes: Iterable[str]) -> None:
-        if self._to_run is not None:
-            self._to_run -= set(nodes)
-
-    def executing(self, node: str) -> None:
-        if self._current is not None and self._current != node:
-            self._done.add(self._current)
-        self._current = node
-        if self._to_run is not None:
-            self._to_run.add(node)  # nodes a graph expansion added count too
-
-    def counts(self) -> _Counts:
-        total = len(self._to_run) if self._to_run is not None else None
-        return {"nodes_done": len(self._done), "nodes_total": total}
-
-
-def _event(prompt_id: str, message: Message, progress: _Progress) -> Event | None:
-    if isinstance(message, Preview):
-        return Event("preview", prompt_id, node=message.node, image=message.image,
-                     image_format=message.format)  # fmt: skip
-    if isinstance(message, TextFrame):
-        return Event("text", prompt_id, node=message.node, text=message.text)
-    if not isinstance(message, ServerMessage):
-        return None
-    kind, data = message.kind, message.data
-    node = str(data["node"]) if data.get("node") is not None else None
-    if kind == "execution_start":
-        return Event("started", prompt_id, **progress.counts())
-    if kind == "execution_cached":
-        nodes = tuple(str(cached) for cached in data.get("nodes") or [])
-        progress.cached(nodes)
-        return Event("cached", prompt_id, nodes=nodes, **progress.counts())
-    if kind == "executing" and node is not None:
-        progress.executing(node)
-        return Event("executing", prompt_id, node=node, **progress.counts())
-    if kind == "progress":
-        return Event(
-            "progress", prompt_id, node=node, value=data.get("value"), max=data.get("max"),
-            **progress.counts(),
-        )  # fmt: skip
-    if kind == "executed":
-        return Event("output", prompt_id, node=node, output=data.get("output"),
-                     **progress.counts())  # fmt: skip
-    return None
-
-
-def _rejection(spec: WorkflowSpec, reply: httpx.Response) -> PromptRejectedError:
-    """Turn a 400 answer into the right error, naming the parameters involved."""
+def _json_or_none(reply: httpx.Response) -> Any:
     try:
-        body = reply.json()
+        return reply.json()
     except ValueError:
-        return PromptRejectedError(f"the server rejected the workflow: HTTP {reply.status_code}")
-    error = body.get("error") or {}
-    if not isinstance(error, dict):
-        error = {"message": str(error)}
-    if error.get("type") == "missing_node_type":
-        info = error.get("extra_info") or {}
-        return MissingNodeError(
-            f"{error.get('message', 'a node class is missing')} (node {info.get('node_id')}, "
-            f"class {info.get('class_type')!r}): install the custom node on the server",
-            node_id=str(info.get("node_id")),
-            class_type=str(info.get("class_type")),
-            body=body,
-        )
-    node_errors = body.get("node_errors") or {}
-    if node_errors:
-        return validation_error(spec, node_errors, body)
-    message = error.get("message") or "the server rejected the workflow"
-    details = f": {error['details']}" if error.get("details") else ""
-    return PromptRejectedError(f"{message}{details} ({error.get('type', 'unknown')})", body=body)
+        return None

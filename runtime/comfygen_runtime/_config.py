@@ -12,6 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+__all__ = [
+    "DEFAULT_COMFYUI_URL",
+    "DEFAULT_RUNNINGHUB_URL",
+    "ComfyUIConfig",
+    "RunningHubConfig",
+    "Secret",
+    "parse_cookies",
+    "redact_url",
+]
+
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 
 

@@ -27,6 +27,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = [
+    "AuthenticationError",
+    "BackendUnavailableError",
+    "ComfygenError",
+    "ContractMismatchError",
+    "ExecutionError",
+    "InputError",
+    "InsufficientBalanceError",
+    "InvalidNodeInfoError",
+    "JobInterruptedError",
+    "JobLostError",
+    "MissingNodeError",
+    "ParameterError",
+    "PromptRejectedError",
+    "QueueFullError",
+    "RunningHubError",
+    "WorkflowTimeoutError",
+    "WorkflowValidationError",
+]
+
 
 class ComfygenError(Exception):
     """Base class of every error raised by comfygen-runtime."""

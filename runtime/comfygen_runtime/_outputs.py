@@ -18,6 +18,19 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from ._errors import ComfygenError
 from ._spec import OutputKind, WorkflowSpec
 
+__all__ = [
+    "Audio",
+    "File",
+    "FileSource",
+    "Image",
+    "MakeFile",
+    "Output",
+    "Text",
+    "Video",
+    "map_outputs",
+    "node_items",
+]
+
 
 class FileSource(Protocol):
     """Where a file reference's bytes come from (the backend that produced it)."""

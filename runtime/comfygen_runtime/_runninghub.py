@@ -27,7 +27,6 @@ int64 (kept as strings here). The rules this client follows:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections import OrderedDict
@@ -43,18 +42,28 @@ from ._apply import apply_params
 from ._backend import Prepared, Settled, Ticket
 from ._config import RunningHubConfig, redact_url
 from ._errors import (
-    AuthenticationError,
     BackendUnavailableError,
     ComfygenError,
-    InsufficientBalanceError,
-    InvalidNodeInfoError,
     JobLostError,
     ParameterError,
-    QueueFullError,
     RunningHubError,
 )
 from ._events import Event, Events
-from ._failures import execution_error, validation_error
+from ._failures import (
+    BUSY,
+    FAILED,
+    OK,
+    QUEUED,
+    RUNNING,
+    SERVER_BUSY,
+    TASK_NOT_FOUND,
+    VALIDATION_FAILED,
+    execution_error,
+    json_object,
+    runninghub_error,
+    runninghub_validation,
+    validation_error,
+)
 from ._loop import PerLoop
 from ._media import Upload, UploadOnce, media_sources, upload_for
 from ._net import Transient, describe_failure, retry
@@ -66,23 +75,6 @@ __all__ = ["RunningHub"]
 
 logger = logging.getLogger("comfygen_runtime")
 
-OK = 0
-RUNNING = 804
-QUEUED = 813
-FAILED = 805
-TASK_NOT_FOUND = 807
-VALIDATION_FAILED = 433
-BUSY = {415, 421, 814, 1003, 1011, 1520}  # no instance or queue slot: try again later
-SERVER_BUSY = {1005, 1010, 1012}
-BALANCE = {414, 416, 812}
-AUTH = {412, 801, 802, 806, 811}
-HINTS = {
-    380: "the workflow id does not exist on this RunningHub account",
-    435: "this workflow needs a larger instance: pass instance_type='plus'",
-    436: "the exclusive membership of this key has expired",
-    809: "the file is larger than RunningHub's 30 MB upload limit; pass a public URL",
-    810: "run the workflow once on the RunningHub website, then call it through the API",
-}
 # Answers that say the request was turned away before anything was done with it. A 502 or
 # 504 does not: the gateway gave up, but the upstream may have created the task.
 _NOT_HANDLED_HTTP = {429, 503}
@@ -266,23 +258,6 @@ class RunningHub:
             "may exist, so it is not created again (look at your RunningHub task list)"
         )
 
-    def _error(self, code: int, message: str) -> ComfygenError:
-        """The exception for a business code that is not a success or a still-running."""
-        text = message or "no message"
-        if code in HINTS:
-            text += f" ({HINTS[code]})"
-        if code in BUSY:
-            return QueueFullError(
-                code, text + f"; still full after {self._config.retry_count} retries"
-            )
-        if code in BALANCE:
-            return InsufficientBalanceError(code, text)
-        if code in AUTH:
-            return AuthenticationError(code, text)
-        if code == 803:
-            return InvalidNodeInfoError(code, text)
-        return RunningHubError(code, text)
-
     # -- uploads and files -------------------------------------------------------------
 
     async def upload(self, data: bytes, *, suffix: str | None = None) -> str:
@@ -297,7 +272,7 @@ class RunningHub:
             files={"file": (upload.name, upload.data, upload.content_type)},
         )
         if code != OK or not isinstance(data, dict) or not data.get("fileName"):
-            raise self._error(code, message or "upload failed")
+            raise runninghub_error(self._config.retry_count, code, message or "upload failed")
         return str(data["fileName"])
 
     async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
@@ -317,7 +292,7 @@ class RunningHub:
         """Remaining coins and money, tasks running now, key type (as RunningHub reports)."""
         code, message, data = await self._call("/uc/openapi/accountStatus", key_field="apikey")
         if code != OK:
-            raise self._error(code, message)
+            raise runninghub_error(self._config.retry_count, code, message)
         return dict(data) if isinstance(data, dict) else {"status": data}
 
     async def workflow_json(self, workflow_id: str) -> dict[str, Any]:
@@ -326,7 +301,7 @@ class RunningHub:
             "/api/openapi/getJsonApiFormat", {"workflowId": workflow_id}
         )
         if code != OK:
-            raise self._error(code, message)
+            raise runninghub_error(self._config.retry_count, code, message)
         prompt = data.get("prompt") if isinstance(data, dict) else None
         graph = json.loads(prompt) if isinstance(prompt, str) else prompt
         if not isinstance(graph, dict):
@@ -356,7 +331,7 @@ class RunningHub:
         elif code == TASK_NOT_FOUND:
             return None
         else:
-            raise self._error(code, message)
+            raise runninghub_error(self._config.retry_count, code, message)
         return ticket
 
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
@@ -394,15 +369,15 @@ class RunningHub:
             "/task/openapi/create", prepared.payload, creates=True
         )
         if code == VALIDATION_FAILED:
-            raise _validation(spec, message, data)
+            raise runninghub_validation(spec, message, data)
         if code != OK or not isinstance(data, dict) or data.get("taskId") in (None, ""):
-            raise self._error(code, message)
+            raise runninghub_error(self._config.retry_count, code, message)
         task_id = str(data["taskId"])
         self._tasks[job_id] = task_id
         while len(self._tasks) > _REMEMBERED:
             self._tasks.popitem(last=False)
         ticket = Ticket(task_id, self.base_url, seeds=dict(prepared.seeds))
-        tips = _json_object(data.get("promptTips"))
+        tips = json_object(data.get("promptTips"))
         if tips.get("node_errors"):
             await self.cancel(ticket)  # created, but it cannot run: do not pay for it
             raise validation_error(spec, tips["node_errors"], {"promptTips": tips})
@@ -425,7 +400,7 @@ class RunningHub:
             if code == TASK_NOT_FOUND:
                 raise JobLostError(ticket.job_id, f"RunningHub does not know the task ({message})")
             if code not in (RUNNING, QUEUED):
-                raise self._error(code, message)
+                raise runninghub_error(self._config.retry_count, code, message)
             raise Transient("still running")
 
         waiting = wait_exponential(multiplier=0.5, exp_base=1.5, max=self._max_poll_interval)
@@ -499,17 +474,3 @@ def _node_info(spec: WorkflowSpec, values: Mapping[str, Any]) -> list[dict[str, 
                     {"nodeId": target.node_id, "fieldName": target.input, "fieldValue": value}
                 )
     return entries
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = json.loads(value)
-    return value if isinstance(value, dict) else {}
-
-
-def _validation(spec: WorkflowSpec, message: str, data: Any) -> ComfygenError:
-    tips = _json_object(data.get("promptTips") if isinstance(data, dict) else data)
-    if tips.get("node_errors"):
-        return validation_error(spec, tips["node_errors"], {"promptTips": tips})
-    return RunningHubError(VALIDATION_FAILED, message or "the workflow failed validation")
