@@ -29,7 +29,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -609,7 +609,8 @@ class ComfyUI:
             inbox = self._register(connection, job)
             inbox.accepted_at = time.monotonic()
             await mux.ensure_open(_SOCKET_WAIT)
-        progress = Progress(job.graph)
+        # Counting nodes costs a little per job: only for someone who listens.
+        progress = Progress(job.graph if events.listening else None)
         position: int | None = None
         if events.listening:  # the queue costs a request: ask only for someone who listens
             with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
@@ -638,8 +639,7 @@ class ComfyUI:
         outputs: dict[str, Any] = {}
         final: list[Any] | None = None
         started: list[Any] = []
-        polls = backoff(0.05, self._max_poll_interval)
-        poll_delay = next(polls)
+        polls: Iterator[float] | None = None  # delays while there is no socket, made lazily
         last_check = time.monotonic()
         timer = loop.call_later(self._liveness_interval, inbox.put_nowait, Control.CHECK)
         try:
@@ -648,7 +648,8 @@ class ComfyUI:
                 if mux.connected:
                     message = await inbox.get()
                 else:
-                    message = await within(inbox.get(), poll_delay)
+                    polls = polls or backoff(0.05, self._max_poll_interval)
+                    message = await within(inbox.get(), next(polls))
                 if isinstance(message, ServerMessage):
                     kind, data = message.kind, message.data
                     if kind == "executing" and data.get("node") is None:
@@ -665,7 +666,7 @@ class ComfyUI:
                     elif kind == "executed" and isinstance(data.get("output"), dict):
                         outputs[str(data.get("node"))] = data["output"]
                 if isinstance(message, (ServerMessage, Preview, TextFrame)):
-                    event = event_of(job.job_id, message, progress)
+                    event = event_of(job.job_id, message, progress) if events.listening else None
                     if event is not None:
                         await events(event)
                     continue
@@ -673,9 +674,7 @@ class ComfyUI:
                 if message is Control.CLOSED:
                     raise BackendUnavailableError(f"{self!r} is closed")
                 complete = complete and message is Control.CHECK
-                if message is None:
-                    poll_delay = next(polls)
-                elif message is Control.CHECK:
+                if message is Control.CHECK:
                     timer.cancel()  # a check from the reconcile must not start a 2nd chain
                     timer = loop.call_later(self._liveness_interval, inbox.put_nowait,
                                             Control.CHECK)  # fmt: skip
