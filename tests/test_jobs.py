@@ -128,10 +128,12 @@ async def test_a_killed_process_loses_nothing_and_runs_nothing_twice(
         "        await text_preview(text='crash', client=c, idempotency_key='task-7')\n"
         "asyncio.run(main())\n"
     )
-    environment = {**os.environ, "PYTHONPATH": str(ROOT / "examples")}
+    path = os.pathsep.join(filter(None, [str(ROOT / "examples"), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": path}
     worker = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=environment)
     try:
-        await _until(lambda: fake_comfyui.prompts_received)
+        await _until(lambda: fake_comfyui.prompts_received or worker.returncode is not None)
+        assert worker.returncode is None, "the worker died before it submitted its job"
     finally:
         worker.send_signal(signal.SIGKILL)
         await worker.wait()
