@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +27,7 @@ from comfygen_runtime import (
     Backend,
     ComfygenError,
     ComfyUI,
+    ComfyUIPool,
     EventHandler,
     File,
     Image,
@@ -43,7 +44,12 @@ from comfygen_runtime import (
     WorkflowTimeoutError,
     run_workflow,
 )
-from comfygen_runtime._config import DEFAULT_COMFYUI_URL, DEFAULT_RUNNINGHUB_URL, redact_url
+from comfygen_runtime._config import (
+    DEFAULT_COMFYUI_URL,
+    DEFAULT_RUNNINGHUB_URL,
+    redact_url,
+    server_urls,
+)
 from comfygen_runtime._outputs import node_items
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -182,7 +188,7 @@ class ComfyKit:
 
     def __init__(
         self,
-        comfyui_url: str | None = None,
+        comfyui_url: str | Sequence[str] | None = None,
         executor_type: str | None = None,
         api_key: str | None = None,
         cookies: str | Mapping[str, str] | None = None,
@@ -196,7 +202,10 @@ class ComfyKit:
         timeout: float | None = None,
     ) -> None:
         env = os.environ.get
-        self.comfyui_url: str = comfyui_url or env("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        # One URL, or several (a list, or comma-separated): then a ComfyUIPool runs them.
+        self.comfyui_url: str | Sequence[str] = (
+            comfyui_url or env("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        )
         self.executor_type = executor_type or env("COMFYUI_EXECUTOR_TYPE") or "http"
         self.api_key: str | None = api_key or env("COMFYUI_API_KEY")
         self.cookies: str | Mapping[str, str] | None = cookies or env("COMFYUI_COOKIES")
@@ -225,9 +234,9 @@ class ComfyKit:
         )
         self.random_seed = random_seed
         self.timeout = timeout
-        self._comfyui: tuple[tuple[Any, ...], ComfyUI] | None = None
+        self._comfyui: tuple[tuple[Any, ...], ComfyUI | ComfyUIPool] | None = None
         self._runninghub: tuple[tuple[Any, ...], RunningHub] | None = None
-        self._retired: list[ComfyUI | RunningHub] = []
+        self._retired: list[ComfyUI | ComfyUIPool | RunningHub] = []
 
     @property
     def executor_type(self) -> str:
@@ -246,8 +255,9 @@ class ComfyKit:
         self._executor_type = normalized
 
     def __repr__(self) -> str:
-        url = redact_url(self.comfyui_url)
-        return f"ComfyKit(comfyui_url={url!r}, executor_type={self.executor_type!r})"
+        urls = [redact_url(url) for url in self._comfyui_urls()]
+        shown = urls[0] if len(urls) == 1 else urls
+        return f"ComfyKit(comfyui_url={shown!r}, executor_type={self.executor_type!r})"
 
     async def __aenter__(self) -> ComfyKit:
         return self
@@ -257,24 +267,30 @@ class ComfyKit:
 
     async def close(self) -> None:
         """Close the clients this kit opened."""
-        clients: list[ComfyUI | RunningHub] = list(self._retired)
+        clients: list[ComfyUI | ComfyUIPool | RunningHub] = list(self._retired)
         clients += [pair[1] for pair in (self._comfyui, self._runninghub) if pair is not None]
         self._retired, self._comfyui, self._runninghub = [], None, None
         for client in clients:
             await client.close()
 
-    def comfyui(self) -> ComfyUI:
-        """The ComfyUI client this kit runs local workflows on (built from the attributes)."""
-        settings = (self.comfyui_url, self.api_key, _frozen(self.cookies), self.random_seed)
+    def _comfyui_urls(self) -> list[str]:
+        given = self.comfyui_url
+        return server_urls(given) if isinstance(given, str) else [str(url) for url in given]
+
+    def comfyui(self) -> ComfyUI | ComfyUIPool:
+        """The client this kit runs local workflows on (built from the attributes): a
+        `ComfyUIPool` when `comfyui_url` lists several servers."""
+        urls = self._comfyui_urls()
+        settings = (tuple(urls), self.api_key, _frozen(self.cookies), self.random_seed)
         if self._comfyui is None or self._comfyui[0] != settings:
             if self._comfyui is not None:
                 self._retired.append(self._comfyui[1])
-            client = ComfyUI(
-                self.comfyui_url,
-                api_key=self.api_key,
-                cookies=self.cookies,
-                randomize_seeds=self.random_seed,
-            )
+            options: dict[str, Any] = {
+                "api_key": self.api_key,
+                "cookies": self.cookies,
+                "randomize_seeds": self.random_seed,
+            }
+            client = ComfyUIPool(urls, **options) if len(urls) > 1 else ComfyUI(urls[0], **options)
             self._comfyui = (settings, client)
         return self._comfyui[1]
 
@@ -458,6 +474,9 @@ def _as_execute_result(ir: WorkflowIR, typed: WorkflowResult, backend: Backend) 
                 kind = {Video: "video", Audio: "audio"}.get(type(item), "image")
                 by_var[kind].setdefault(var, []).append(item.url)
 
+    source: Backend = backend
+    if isinstance(backend, ComfyUIPool) and typed.server is not None:
+        source = backend.member(typed.server)  # a pool's files are on the member that ran it
     fields = {node.node_id: output for output in ir.outputs for node in output.nodes}
     # In the order the server reports its nodes (as comfykit), every node with outputs:
     # a mapped node under its variable, any other under its node id.
@@ -467,7 +486,7 @@ def _as_execute_result(ir: WorkflowIR, typed: WorkflowResult, backend: Backend) 
             items = [i for i in getattr(typed, output.name) if i.node_id == node_id]
             add(output.key, items)
         elif isinstance(record, Mapping):
-            add(node_id, node_items("file", node_id, record, backend.file_ref))
+            add(node_id, node_items("file", node_id, record, source.file_ref))
 
     def flat(groups: dict[str, list[str]]) -> list[str]:
         return [item for values in groups.values() for item in values]

@@ -1,10 +1,10 @@
 """comfygen-runtime: runs comfygen-generated workflow functions.
 
 Generated modules import from here; applications normally touch only the backends
-(`ComfyUI`, `RunningHub`), the output references (`Image`, `Video`, `Audio`, `Text`, `File`), the
-events (`Event`, `watch`), the errors, and for jobs that outlive a call `submit`, `attach`
-and `JobHandle`. A new backend implements `Backend` (with `Ticket`, `Prepared`,
-`Settled`, `Events`).
+(`ComfyUI`, `ComfyUIPool`, `RunningHub`), the output references (`Image`, `Video`,
+`Audio`, `Text`, `File`), the events (`Event`, `watch`), the errors, and for jobs that
+outlive a call `submit`, `attach` and `JobHandle`. A new backend implements `Backend`
+(with `Ticket`, `Prepared`, `Settled`, `Events`).
 """
 
 from ._apply import apply_params
@@ -22,6 +22,7 @@ from ._errors import (
     JobInterruptedError,
     JobLostError,
     MissingNodeError,
+    NoCapableServerError,
     ParameterError,
     PromptRejectedError,
     QueueFullError,
@@ -34,6 +35,7 @@ from ._introspect import Device, QueuedJob, QueueState, SystemStats
 from ._job import JobHandle
 from ._media import MediaInput
 from ._outputs import Audio, File, Image, Output, Text, Video
+from ._pool import ComfyUIPool, PoolServer
 from ._result import WorkflowResult
 from ._run import attach, default_client, run_sync, run_workflow, submit, workflow
 from ._runninghub import RunningHub
@@ -54,6 +56,7 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "ComfyUI",
+    "ComfyUIPool",
     "ComfygenError",
     "ContractMismatchError",
     "Device",
@@ -74,11 +77,13 @@ __all__ = [
     "JobState",
     "MediaInput",
     "MissingNodeError",
+    "NoCapableServerError",
     "Output",
     "OutputKind",
     "OutputSpec",
     "ParamSpec",
     "ParameterError",
+    "PoolServer",
     "Prepared",
     "PromptRejectedError",
     "QueueFullError",
