@@ -41,9 +41,22 @@ def pool_of(*servers: FakeComfyUI | str, **options: Any) -> rt.ComfyUIPool:
     return rt.ComfyUIPool(urls, **options)
 
 
-async def until(condition: Callable[[], object]) -> None:
+async def until(condition: Callable[[], object], limit: float = 60.0) -> None:
+    """Wait until `condition()` holds; a safety net fails the test instead of hanging."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
     while not condition():
+        assert loop.time() < deadline, "the condition never held"
         await asyncio.sleep(0.01)
+
+
+async def until_up(pool: rt.ComfyUIPool, index: int) -> None:
+    """Run jobs (which probe members that are out) until member `index` is back."""
+    for _ in range(500):
+        if pool.servers()[index].up:
+            return
+        await text_preview(text="probe", client=pool)
+    raise AssertionError(f"member {index} never rejoined: {pool.servers()[index]}")
 
 
 def closed_port() -> str:
@@ -89,10 +102,13 @@ async def test_other_clients_jobs_count_as_load(fakes: list[FakeComfyUI]) -> Non
         a.hold()
         busy = [await rt.submit(text_preview, text=f"o{i}", client=other) for i in range(3)]
         await until(lambda: pool.servers()[0].queued_by_others == 3)  # a status broadcast
-        results = await asyncio.gather(*(text_preview(text=f"p{i}", client=pool) for i in range(3)))
-        assert {r.server for r in results} == {b.base_url}
+        count = len(a.prompts_received) + len(b.prompts_received)
+        runs = [asyncio.ensure_future(text_preview(text=f"p{i}", client=pool)) for i in range(3)]
+        await until(lambda: len(a.prompts_received) + len(b.prompts_received) == count + 3)
         a.release()
+        results = await asyncio.gather(*runs)
         await asyncio.gather(*(handle.result() for handle in busy))
+    assert {r.server for r in results} == {b.base_url}
 
 
 async def test_a_cap_per_server_makes_jobs_wait(fakes: list[FakeComfyUI]) -> None:
@@ -101,7 +117,7 @@ async def test_a_cap_per_server_makes_jobs_wait(fakes: list[FakeComfyUI]) -> Non
     b.hold()
     async with pool_of(a, b, max_jobs_per_server=1) as pool:
         runs = [asyncio.ensure_future(text_preview(text=f"c{i}", client=pool)) for i in range(3)]
-        await until(lambda: len(a.prompts_received) + len(b.prompts_received) == 2)
+        await until(lambda: len(a.prompts_received) + len(b.prompts_received) >= 2)
         await asyncio.sleep(0.2)  # the third job would have been sent by now: it waits
         assert len(a.prompts_received) == len(b.prompts_received) == 1
         a.release()
@@ -198,8 +214,7 @@ async def test_a_server_failing_before_acceptance_sends_the_job_elsewhere(
         assert {r.server for r in results} == {b.base_url}
         assert not pool.servers()[0].up
         a.fail_next_requests = {}
-        while not pool.servers()[0].up:  # probed as jobs are routed, then it rejoins
-            await text_preview(text="probe", client=pool)
+        await until_up(pool, 0)  # probed as jobs are routed, then it rejoins
         await asyncio.gather(*(text_preview(text=f"g{i}", client=pool) for i in range(4)))
     assert len(a.executions) >= 2  # it has work again
     for result in results:
@@ -260,8 +275,7 @@ async def test_a_dead_server_s_job_runs_elsewhere_and_its_copy_is_cancelled(
         assert result.server == second.base_url and result.prompt_id == prompt_id
         await first.come_back()  # back, still holding its copy of the job
         assert any(item[1] == prompt_id for item in first.queue_pending)
-        while not pool.servers()[fakes.index(first)].up:
-            await text_preview(text="probe", client=pool)
+        await until_up(pool, fakes.index(first))
         assert not any(item[1] == prompt_id for item in first.queue_pending)
         first.release()
         await text_preview(text="after", client=pool)
