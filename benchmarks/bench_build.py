@@ -37,6 +37,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = REPO / "benchmarks" / ".work"
 NODES_MIN, NODES_MAX = 30, 60
+PARAMS_MIN, PARAMS_MAX = 25, 35
 GOAL_BUILD_S = 10.0
 GOAL_CHECK_S = 3.0
 GOAL_RSS_MB = 300.0
@@ -353,6 +354,7 @@ class _Binding:
     value: Scalar
     upload: bool
     required: bool
+    class_type: str = ""
 
 
 class _Graph:
@@ -411,8 +413,12 @@ class _Graph:
         return node_id
 
 
-def generate_workflow(rng: random.Random) -> dict[str, Node]:
-    """One annotated API-format workflow of NODES_MIN..NODES_MAX nodes."""
+def generate_workflow(rng: random.Random, heavy: bool = False) -> dict[str, Node]:
+    """One annotated API-format workflow of NODES_MIN..NODES_MAX nodes.
+
+    Light: 5-10 marked nodes. Heavy: about 30 parameters (PARAMS_MIN..PARAMS_MAX), as
+    real pipelines that expose most of their settings have.
+    """
     total = rng.randint(NODES_MIN, NODES_MAX)
     outputs = rng.choices(OUTPUTS, _OUTPUT_WEIGHTS, k=rng.randint(1, 3))
     needed = {wanted for spec in outputs for _, wanted in spec.links} & _PRODUCER.keys()
@@ -428,7 +434,10 @@ def generate_workflow(rng: random.Random) -> dict[str, Node]:
         spec = rng.choices(BODY, _BODY_WEIGHTS)[0]
         if all(wanted == "*" or graph.has(wanted) for _, wanted in spec.links):
             graph.add(spec)
-    _annotate(graph)
+    if heavy:
+        _annotate_heavy(graph, rng.randint(PARAMS_MIN, PARAMS_MAX))
+    else:
+        _annotate(graph)
     for index, spec in enumerate(outputs, start=1):
         node_id = graph.add(spec)
         if rng.random() < 0.5:
@@ -467,6 +476,32 @@ def _annotate(graph: _Graph) -> None:
         node["_meta"]["title"] = ", ".join(([display] if display else []) + markers)
 
 
+def _annotate_heavy(graph: _Graph, wanted: int) -> None:
+    """Mark literal inputs node by node until the workflow has `wanted` parameters."""
+    rng = graph.rng
+    candidates = [
+        node_id
+        for node_id, node in graph.nodes.items()
+        if any(not isinstance(value, list) for value in node["inputs"].values())
+    ]
+    rng.shuffle(candidates)
+    bindings: dict[str, _Binding] = {}
+    for node_id in candidates:
+        if len(bindings) >= wanted:
+            break
+        node = graph.nodes[node_id]
+        spec = graph.specs[node_id]
+        inputs = node["inputs"]
+        literal = [key for key, value in inputs.items() if not isinstance(value, list)]
+        count = min(len(literal), wanted - len(bindings), rng.randint(1, 4))
+        fields = rng.sample(literal, count)
+        display = spec.title if rng.random() < 0.3 else None
+        markers = [
+            _marker(rng, node_id, spec, inputs, key, bindings, same_class=True) for key in fields
+        ]
+        node["_meta"]["title"] = ", ".join(([display] if display else []) + markers)
+
+
 def _marker(
     rng: random.Random,
     node_id: str,
@@ -474,8 +509,14 @@ def _marker(
     inputs: dict[str, Any],
     field: str,
     bindings: dict[str, _Binding],
+    *,
+    same_class: bool = False,
 ) -> str:
-    """The marker text for one input; records the binding so names stay consistent."""
+    """The marker text for one input; records the binding so names stay consistent.
+
+    `same_class`: a name is shared only between nodes of one class (options differ
+    between classes: ImageScale has lanczos, LatentUpscaleBy has bislerp).
+    """
     value: Scalar = inputs[field]
     media = spec.class_type in ("LoadImage", "LoadAudio")
     upload = media and field in ("image", "audio")
@@ -485,6 +526,7 @@ def _marker(
         name
         for name, bound in bindings.items()
         if (bound.field, bound.upload, type(bound.value)) == (field, upload, kind)
+        and (not same_class or bound.class_type == spec.class_type)
     ]
     if reusable and rng.random() < 0.25:
         # The same parameter on a second node: flags and default must agree.
@@ -496,7 +538,7 @@ def _marker(
         name = field  # `$seed` binds the input of its own name.
     else:
         name = f"{_ROLE.get(field, field)}_{node_id}"
-    bindings.setdefault(name, _Binding(field, inputs[field], upload, required))
+    bindings.setdefault(name, _Binding(field, inputs[field], upload, required, spec.class_type))
     text = "$" + ("~" if upload else "") + name
     if name != field:
         text += "." + field
@@ -507,7 +549,7 @@ def _marker(
     return text
 
 
-def write_workflows(directory: Path, count: int) -> tuple[int, int, int]:
+def write_workflows(directory: Path, count: int, heavy: bool = False) -> tuple[int, int, int]:
     """Write `count` workflows; returns (fewest nodes, most nodes, total nodes)."""
     directory.mkdir(parents=True, exist_ok=True)
     others = [p.name for p in directory.rglob("*.json") if not p.name.startswith("wf_")]
@@ -521,7 +563,7 @@ def write_workflows(directory: Path, count: int) -> tuple[int, int, int]:
     width = max(4, len(str(count)))
     sizes = []
     for index in range(1, count + 1):
-        workflow = generate_workflow(rng)
+        workflow = generate_workflow(rng, heavy)
         sizes.append(len(workflow))
         path = directory / f"wf_{index:0{width}d}.json"
         text = json.dumps(workflow, indent=2, ensure_ascii=False)

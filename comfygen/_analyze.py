@@ -9,8 +9,9 @@ from typing import Any
 
 from comfygen_runtime import OutputKind
 
-from ._diagnostics import Diagnostic, quote
+from ._diagnostics import Code, Diagnostic, quote
 from ._dsl import ParamMarker, parse_title
+from ._graph import is_link
 from ._ir import (
     NodeRef,
     OutputIR,
@@ -72,22 +73,11 @@ class _Analysis:
     strict_combos: bool = False
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, code: str, message: str, hint: str, **where: Any) -> None:
+    def error(self, code: Code, message: str, hint: str, **where: Any) -> None:
         self.diagnostics.append(Diagnostic("error", code, message, self.file, hint=hint, **where))
 
-    def warning(self, code: str, message: str, hint: str, **where: Any) -> None:
+    def warning(self, code: Code, message: str, hint: str, **where: Any) -> None:
         self.diagnostics.append(Diagnostic("warning", code, message, self.file, hint=hint, **where))
-
-
-def is_link(value: Any) -> bool:
-    """`["4", 0]`: an input fed by output 0 of node "4" (API format)."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
 
 
 def _looks_like_file_name(value: Any) -> bool:
@@ -446,11 +436,12 @@ def _merge_params(
             description = next((s.tooltip for s in schemas if s.tooltip), None)
         lows = [s.minimum for s in schemas if s.minimum is not None]
         highs = [s.maximum for s in schemas if s.maximum is not None]
-        option_sets = [set(c) for c in (_choices(state, s) for s in schemas) if c is not None]
-        choices = None
-        if option_sets:  # one name in several nodes: only what every one of them accepts
-            common = set.intersection(*option_sets)
-            choices = tuple(o for o in (_choices(state, schemas[0]) or ()) if o in common)
+        all_choices = [_choices(state, s) for s in schemas]
+        present = [c for c in all_choices if c is not None]
+        choices = all_choices[0] if len(all_choices) == 1 else None
+        if len(all_choices) > 1 and present:  # one name in several nodes: what all accept
+            common = set.intersection(*map(set, present))
+            choices = tuple(o for o in (all_choices[0] or ()) if o in common)
         params.append(
             ParamIR(
                 name=name,

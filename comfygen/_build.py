@@ -10,10 +10,11 @@ from ._analyze import analyze
 from ._diagnostics import BuildError, Diagnostic
 from ._ir import WorkflowIR
 from ._names import function_name
-from ._render import render_module, render_package_init, syntax_gate
 from ._schema import Schemas, bundled
-from ._sources import Source, find_sources, load_json
+from ._sources import Loaded, find_sources, load_all
 from ._write import GeneratedFile
+
+__all__ = ["Build", "analyze_sources", "build"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ def analyze_sources(
             )
         )
     irs: list[WorkflowIR] = []
-    for source in sources:
-        ir, found = _analyze_source(source, schemas, strict_combos)
+    for loaded in load_all(sources, schemas):
+        ir, found = _analyze_loaded(loaded, schemas, strict_combos)
         diagnostics.extend(found)
         if ir is not None:
             irs.append(ir)
@@ -59,9 +60,10 @@ def analyze_sources(
     return irs, diagnostics
 
 
-def _analyze_source(
-    source: Source, schemas: Schemas | None, strict_combos: bool
+def _analyze_loaded(
+    loaded: Loaded, schemas: Schemas | None, strict_combos: bool
 ) -> tuple[WorkflowIR | None, list[Diagnostic]]:
+    source = loaded.source
     function = function_name(source.stem)
     if function is None:
         return None, [
@@ -73,14 +75,13 @@ def _analyze_source(
                 hint="rename the file with ASCII letters or digits, e.g. generate_cover.json",
             )
         ]
-    graph, diagnostics = load_json(source, schemas)
-    if diagnostics:
-        return None, diagnostics
+    if loaded.diagnostics:
+        return None, list(loaded.diagnostics)
     return analyze(
-        graph,
+        loaded.graph,
         source=source.display,
         function=function,
-        runninghub_id=source.runninghub_id,
+        runninghub_id=loaded.runninghub_id,
         schemas=schemas,
         strict_combos=strict_combos,
     )
@@ -116,10 +117,15 @@ def build(
 ) -> Build:
     """Compile every workflow under `roots`; raises `BuildError` if anything is wrong.
 
-    With `verify` (the default) every rendered file must parse with libcst. `check` passes
-    False: it only compares text with what is on disk and writes nothing, and the parse
-    is most of a build's time. `schemas` defaults to the bundled core-node schemas.
+    With `verify` (the default) every rendered file must parse (CPython's parser) before
+    anything is written. `check` passes False: it only compares text with what is on disk
+    and writes nothing. `schemas` defaults to the bundled core-node schemas. Sources on
+    the network (URLs, RunningHub) are fetched concurrently, also when `build` is called
+    from a running event loop.
     """
+    # Rendering needs jinja2; the dynamic API (`import comfygen`) must not pay for it.
+    from ._render import render_module, render_package_init, syntax_gate
+
     schemas = bundled() if schemas is None else schemas
     irs, diagnostics = analyze_sources(roots, runninghub_ids, schemas, strict_combos)
     if any(d.severity == "error" for d in diagnostics):

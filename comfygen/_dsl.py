@@ -16,6 +16,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from ._diagnostics import Code
+
 OUTPUT_PREFIX = "$output."
 
 
@@ -40,7 +42,7 @@ class OutputMarker:
 
 @dataclass(frozen=True)
 class Problem:
-    code: str
+    code: Code
     message: str
     hint: str
 

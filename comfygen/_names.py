@@ -33,7 +33,7 @@ def is_identifier(value: str) -> bool:
     return (
         value.isidentifier()
         and not keyword.iskeyword(value)
-        and unicodedata.normalize("NFKC", value) == value
+        and (value.isascii() or unicodedata.normalize("NFKC", value) == value)
     )
 
 

@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._analyze import is_link
+from ._graph import is_link, is_ui_format
 from ._schema import InputSchema, NodeSchema
 
 __all__ = ["is_ui_format", "ui_to_api"]
@@ -86,11 +86,6 @@ _UPLOAD_FALLBACK = {
     "LoadVideo": "video",
     "LoadAudio": "audio",
 }
-
-
-def is_ui_format(data: Any) -> bool:
-    """The editor's UI format (`nodes` with `links` or `edges`)."""
-    return isinstance(data, dict) and "nodes" in data and ("links" in data or "edges" in data)
 
 
 def ui_to_api(

@@ -27,9 +27,13 @@ def _check_sources(
     context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
     for value in values:
-        if parse_runninghub_source(value) is None and not Path(value).exists():
+        remote = parse_runninghub_source(value) is not None or value.startswith(
+            ("http://", "https://")
+        )
+        if not remote and not Path(value).exists():
             raise click.BadParameter(
-                f"{value!r} is neither an existing file or directory nor rh:<workflow id>",
+                f"{value!r} is neither an existing file or directory, an http(s) URL, "
+                "nor rh:<workflow id>",
                 context,
                 parameter,
             )
@@ -93,7 +97,7 @@ class _SchemaOptions:
 
 
 def _fetch_object_info(server: str) -> dict[str, Any]:
-    from comfygen_runtime._config import ComfyUIConfig
+    from comfygen_runtime import ComfyUIConfig
 
     config = ComfyUIConfig.resolve(server)
     try:

@@ -8,6 +8,7 @@ events (`Event`, `watch`) and the errors.
 from ._apply import apply_params
 from ._backend import Backend
 from ._comfyui import ComfyUI
+from ._config import ComfyUIConfig
 from ._errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -29,7 +30,7 @@ from ._errors import (
 )
 from ._events import Event, EventHandler, EventKind, watch
 from ._media import MediaInput
-from ._outputs import Audio, File, Image, Output, Text, Video
+from ._outputs import Audio, File, Image, Output, Text, Video, node_items
 from ._result import WorkflowResult
 from ._run import default_client, run_sync, run_workflow
 from ._runninghub import RunningHub
@@ -50,6 +51,7 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "ComfyUI",
+    "ComfyUIConfig",
     "ComfygenError",
     "ContractMismatchError",
     "Event",
@@ -83,6 +85,7 @@ __all__ = [
     "WorkflowValidationError",
     "apply_params",
     "default_client",
+    "node_items",
     "require_contract",
     "run_sync",
     "run_workflow",
