@@ -31,6 +31,11 @@ from ._names import (
 )
 from ._schema import SCALAR_TYPES, InputSchema, Schemas
 
+__all__ = [
+    "AUTO_OUTPUT_KINDS",
+    "analyze",
+]
+
 # Output nodes recognised without an `$output.name` title, and what they produce.
 # comfykit 0.1.12 knew SaveImage, SaveVideo, SaveAudio, VHS_SaveVideo and VHS_SaveAudio.
 AUTO_OUTPUT_KINDS: dict[str, OutputKind] = {

@@ -18,6 +18,16 @@ from dataclasses import dataclass
 
 from ._diagnostics import Code
 
+__all__ = [
+    "OUTPUT_PREFIX",
+    "OutputMarker",
+    "ParamMarker",
+    "ParsedTitle",
+    "Problem",
+    "parse_marker",
+    "parse_title",
+]
+
 OUTPUT_PREFIX = "$output."
 
 

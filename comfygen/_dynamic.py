@@ -66,9 +66,9 @@ _PYTHON_TYPES: dict[str, Any] = {
 JsonScalar = str | int | float | bool | None
 
 
-def _field(field: ParamField) -> Any:
+def _field(field: ParamField, strict: bool) -> Any:
     default = ... if field.required else field.default
-    if not field.exact:
+    if not field.exact and not strict:
         return JsonScalar, Field(default, description=field.description)
     annotation = Literal.__getitem__(field.choices) if field.choices else _PYTHON_TYPES[field.type]
     return annotation, Field(
@@ -78,17 +78,18 @@ def _field(field: ParamField) -> Any:
 
 # A script calls the same workflow again and again: build its models once.
 @functools.lru_cache(maxsize=128)
-def params_model(ir: WorkflowIR) -> type[BaseModel]:
+def params_model(ir: WorkflowIR, strict: bool = False) -> type[BaseModel]:
     """The params model of the dynamic API, from the fields generated code renders.
 
     What the node schemas say (types, bounds, options) is checked exactly as the
     generated model checks it, so what the server would refuse is refused before
-    sending; parameters without a schema accept any JSON scalar.
+    sending; parameters without a schema accept any JSON scalar. `strict` is the
+    generated model itself: the type inferred from the saved value is enforced too.
     """
     model: type[BaseModel] = pydantic.create_model(
         f"{ir.params_class}",
         __config__=ConfigDict(extra="forbid", frozen=True),
-        **{field.name: _field(field) for field in translate(ir).params},
+        **{field.name: _field(field, strict) for field in translate(ir).params},
     )
     return model
 
@@ -302,12 +303,18 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
+        strict: bool = False,
     ) -> WorkflowResult:
-        """Run a loaded workflow and return its typed result (errors are raised)."""
+        """Run a loaded workflow and return its typed result (errors are raised).
+
+        `strict` validates as generated code does: unknown names are refused and types
+        inferred from the saved values are enforced (`comfygen run` parses its `-p`
+        strings so); otherwise the dynamic API's rules apply (see `ComfyKit.execute`).
+        """
         backend = self._backend(ir)
         return await run_workflow(
             translate(ir).spec,
-            _validated(ir, params or {}),
+            _validated(ir, params or {}, strict=strict),
             result_model(ir),
             client=backend,
             on_event=on_event,
@@ -360,13 +367,13 @@ _reprs.maxstring = _reprs.maxother = 80
 _warned: set[str] = set()
 
 
-def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
+def _validated(ir: WorkflowIR, params: Mapping[str, Any], *, strict: bool = False) -> BaseModel:
     """Validate params given by DSL name (as comfykit) or by Python name.
 
     Keys the workflow does not declare are ignored, as comfykit ignores them (apps send
     shared keys such as `index` to every workflow): logged at debug on every call and
-    as a warning the first time per workflow. A name given both ways takes the value of
-    its DSL name, the one comfykit knows.
+    as a warning the first time per workflow (`strict`: refused). A name given both ways
+    takes the value of its DSL name, the one comfykit knows.
     """
     fields = translate(ir).params
     by_key = {field.key: field.name for field in fields}
@@ -377,9 +384,11 @@ def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
         name = by_key.get(key) or (key if key in names else None)
         if name is None:
             unknown.append(key)
+            if strict:
+                values[key] = value  # refused below, with the workflow's own names
         elif key in by_key or name not in values:
             values[name] = value
-    if unknown:
+    if unknown and not strict:
         known = ", ".join(field.key for field in fields) or "(none)"
         text = "%s: ignoring parameters the workflow does not declare: %s (it has: %s)"
         if ir.source in _warned:
@@ -388,7 +397,7 @@ def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
             _warned.add(ir.source)
             logger.warning(text, ir.source, ", ".join(unknown), known)
     try:
-        return params_model(ir).model_validate(values)
+        return params_model(ir, strict).model_validate(values)
     except pydantic.ValidationError as error:
         keys: dict[str, str] = {field.name: field.key for field in fields}
         problems = "; ".join(_problem(e, keys) for e in error.errors(include_url=False))
@@ -401,6 +410,8 @@ def _problem(error: Any, keys: dict[str, str]) -> str:
     name = keys.get(where, where)
     if error["type"] == "missing":
         return f"{name}: required, not given"
+    if error["type"] == "extra_forbidden":
+        return f"{name}: no such parameter (the workflow has: {', '.join(keys.values())})"
     return f"{name}: {error['msg']} (got {_reprs.repr(error['input'])})"
 
 

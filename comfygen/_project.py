@@ -18,6 +18,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+__all__ = [
+    "ProjectConfigError",
+    "load_runninghub_ids",
+]
+
 
 class ProjectConfigError(ValueError):
     """`[tool.comfygen]` is malformed; the message says where and how."""

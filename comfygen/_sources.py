@@ -104,7 +104,10 @@ def _is_url(text: str) -> bool:
 def _url_source(url: str) -> Source:
     parts = urlsplit(url)
     # Shown without credentials or query: either may hold a token.
-    display = urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    display = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     stem = PurePosixPath(unquote(parts.path)).stem or "workflow"
     return Source(None, display, stem, url=url)
 

@@ -22,6 +22,10 @@ from ._project import ProjectConfigError, load_runninghub_ids
 from ._schema import Schemas, bundled, from_object_info, merged
 from ._sources import parse_runninghub_source
 
+__all__ = [
+    "main",
+]
+
 
 def _check_sources(
     context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
@@ -418,7 +422,7 @@ async def _run(
                 if text:
                     console.print(text)
 
-            result = await kit.run(ir, values, on_event=log)
+            result = await kit.run(ir, values, on_event=log, strict=True)
         else:
             with Progress(
                 TextColumn("{task.description}"),
@@ -440,7 +444,7 @@ async def _run(
                     elif text:
                         progress.update(bar, description=text)
 
-                result = await kit.run(ir, values, on_event=show)
+                result = await kit.run(ir, values, on_event=show, strict=True)
 
         table = Table(title=Text(f"{ir.function}: {result.prompt_id}"), title_justify="left")
         table.add_column("output")

@@ -95,7 +95,7 @@ async def test_generated_code_and_the_dynamic_api_share_one_translation(
         return
     ir, module = built
     translation = translate(ir)
-    assert module._SPEC == translation.spec
+    assert translation.spec == module._SPEC
 
     generated = getattr(module, ir.params_class).model_fields
     dynamic = params_model(ir).model_fields
