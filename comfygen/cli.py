@@ -393,7 +393,7 @@ async def _run(
     kit = ComfyKit(comfyui_url=server, random_seed=random_seed, timeout=timeout)
     try:
         ir = await kit.load(workflow)
-        if Path(workflow).is_file():
+        if Path(workflow).is_file() and ir.runninghub_id is None:  # not a pointer file
             attached = load_runninghub_ids(Path.cwd()).get(Path(workflow).resolve())
             ir = dataclasses.replace(ir, runninghub_id=attached if runninghub else None)
         if runninghub and ir.runninghub_id is None:
