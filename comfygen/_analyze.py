@@ -444,7 +444,9 @@ def _merge_params(
         all_choices = [_choices(state, s) for s in schemas]
         present = [c for c in all_choices if c is not None]
         choices = all_choices[0] if len(all_choices) == 1 else None
-        if len(all_choices) > 1 and present:  # one name in several nodes: what all accept
+        if len(all_choices) > 1 and all(c is all_choices[0] for c in all_choices):
+            choices = all_choices[0]  # one class's input in several nodes (the usual case)
+        elif len(all_choices) > 1 and present:  # one name in several nodes: what all accept
             common = set.intersection(*map(set, present))
             choices = tuple(o for o in (all_choices[0] or ()) if o in common)
         params.append(

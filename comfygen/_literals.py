@@ -4,7 +4,7 @@ Every literal and identifier that a generated module contains is produced here: 
 and docstrings fully escaped, numbers exact (huge ints, NaN/inf, -0.0), identifiers
 proven to be identifiers. Quote choice and escapes follow ruff's formatter, so generated
 files are stable under `ruff format`; CPython's own parser checks every file of a build
-before anything is written (`_render.syntax_gate`), and the property tests check that
+before anything is written (`_render.parse_error`), and the property tests check that
 each literal reads back as exactly the value it was made from.
 """
 

@@ -1,4 +1,4 @@
-"""Rendering: IR -> module text through jinja2 templates, then CPython's parser as a gate.
+"""Rendering: IR -> module text through jinja2 templates; CPython's parser is the gate.
 
 Templates only lay code out. Every identifier and literal they place comes from
 `_literals` (fully escaped; identifiers proven), laid out by `_layout` as ruff would, so
@@ -24,9 +24,9 @@ from ._translate import OUTPUT_CLASSES, ParamField, kind_words, translate
 
 __all__ = [
     "RenderError",
+    "parse_error",
     "render_module",
     "render_package_init",
-    "syntax_gate",
     "templates_dir",
 ]
 
@@ -283,7 +283,7 @@ def _import_lines(module: str, names: list[str]) -> list[str]:
 
 
 def render_module(ir: WorkflowIR) -> str:
-    """Render one workflow module (`syntax_gate` checks it before anything is written)."""
+    """Render one workflow module (`parse_error` checks it before anything is written)."""
     translation = translate(ir)
     fields = translation.params
     aliases = _choice_aliases(fields)
@@ -373,17 +373,14 @@ def render_package_init(irs: list[WorkflowIR]) -> str:
     )
 
 
-def syntax_gate(files: dict[str, str]) -> None:
-    """Parse every rendered file with CPython's parser; raise `RenderError` if any fails.
+def parse_error(text: str, name: str) -> str | None:
+    """Why `text` does not parse with CPython's parser (None: it does).
 
     A failure here is a bug in comfygen (templates or literal builders), never in a
-    workflow: it stops the build before anything is written.
+    workflow: the build stops before anything is written (`RenderError`).
     """
-    failed = []
-    for name, text in files.items():
-        try:
-            compile(text, name, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-        except (SyntaxError, ValueError) as error:
-            failed.append(f"{name}: {error}")
-    if failed:
-        raise RenderError("generated code does not parse:\n" + "\n".join(failed))
+    try:
+        compile(text, name, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        return f"{name}: {error}"
+    return None

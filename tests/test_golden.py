@@ -82,3 +82,36 @@ def test_golden_modules_are_ruff_formatted(golden_packages: Path) -> None:
         check=False,
     )
     assert outcome.returncode == 0, outcome.stdout + outcome.stderr
+
+
+def test_a_parallel_build_equals_a_serial_one(tmp_path: Path) -> None:
+    # Large builds compile in forked workers; the result must not depend on that. A fresh
+    # interpreter, so that no thread of the test run makes the fork unsafe (and skipped).
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    examples = sorted((GOLDEN.parent.parent / "examples" / "workflows").glob("*.json"))
+    for index in range(70):
+        source = examples[index % len(examples)]
+        (corpus / f"{source.stem}_{index:02d}.json").write_text(source.read_text("utf-8"))
+    (corpus / "broken.json").write_text("{", encoding="utf-8")
+    script = f"""
+import sys
+from comfygen import BuildError, build
+from comfygen._build import _workers
+assert _workers(71, 2) == (2 if sys.platform == "linux" else 1)  # forks only on Linux
+outcomes = []
+for workers in (1, 2):
+    try:
+        build([{str(corpus)!r}], workers=workers)
+    except BuildError as error:
+        outcomes.append([str(d) for d in error.diagnostics])
+assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 1, outcomes
+(corpus := __import__("pathlib").Path({str(corpus)!r}) / "broken.json").unlink()
+serial, parallel = build([corpus.parent], workers=1), build([corpus.parent], workers=2)
+assert serial == parallel and len(serial.files) == 71
+print("ok")
+"""
+    outcome = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert outcome.returncode == 0 and outcome.stdout == "ok\n", outcome.stderr
