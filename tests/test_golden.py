@@ -9,6 +9,7 @@ then review the diff of tests/golden/*/expected like any other code change.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -115,3 +116,15 @@ print("ok")
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert outcome.returncode == 0 and outcome.stdout == "ok\n", outcome.stderr
+
+
+def test_generated_modules_stay_lean() -> None:
+    # Issue 11's targets: data one line per node, binding and output; people-facing parts
+    # (models, signature, docstring) in full.
+    book_cover = GOLDEN.parent.parent / "examples" / "gen" / "book_cover.py"
+    assert len(book_cover.read_text("utf-8").splitlines()) <= 180
+    heavy = GOLDEN / "heavy" / "expected" / "pipeline_58_nodes.py"
+    text = heavy.read_text("utf-8")
+    graph = json.loads((GOLDEN / "heavy" / "workflows" / "pipeline_58_nodes.json").read_text())
+    assert len(graph) == 58 and text.count("ParamSpec(") == 32
+    assert len(text.splitlines()) <= 700
