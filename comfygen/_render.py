@@ -13,14 +13,14 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import jinja2
-from comfygen_runtime import CONTRACT_VERSION, OutputSpec, ParamSpec, WorkflowSpec
+from comfygen_runtime import CONTRACT_VERSION, OutputSpec, ParamSpec
 
 from . import _literals as lit
 from ._diagnostics import quote
 from ._ir import NodeRef, OutputIR, ParamIR, WorkflowIR
 from ._layout import WIDTH, Group, fits, lay_out
 from ._names import Identifier, class_stem
-from ._translate import OUTPUT_CLASSES, ParamField, kind_words, translate
+from ._translate import OUTPUT_CLASSES, ParamField, Translation, kind_words, translate
 
 __all__ = [
     "RenderError",
@@ -260,18 +260,19 @@ def _output_spec(output: OutputSpec) -> str | Group:
     return _item("OutputSpec", items, _IN2)
 
 
-def _spec_lines(spec: WorkflowSpec) -> list[str]:
+def _spec_lines(translation: Translation) -> list[str]:
     """`_SPEC = WorkflowSpec(...)`: one line per parameter and per output where they fit."""
-    params = tuple(("", _param_spec(param)) for param in spec.params)
-    outputs = tuple(("", _output_spec(output)) for output in spec.outputs)
+    params = tuple(("", _param_spec(param)) for param in translation.param_specs)
+    outputs = tuple(("", _output_spec(output)) for output in translation.output_specs)
+    runninghub_id = translation.ir.runninghub_id
     arguments: tuple[tuple[str, str | Group], ...] = (
-        ("name=", lit.string(spec.name)),
+        ("name=", lit.string(translation.ir.function)),
         ("graph=", "_GRAPH"),
         ("params=", Group("(", params, ")", tuple=True)),
         ("outputs=", Group("(", outputs, ")", tuple=True)),
     )
-    if spec.runninghub_id is not None:
-        arguments += (("runninghub_id=", lit.string(spec.runninghub_id)),)
+    if runninghub_id is not None:
+        arguments += (("runninghub_id=", lit.string(runninghub_id)),)
     return lay_out(Group("WorkflowSpec(", arguments, ")"), "", "_SPEC: Final = ")
 
 
@@ -322,7 +323,7 @@ def render_module(ir: WorkflowIR) -> str:
             contract=lit.scalar(CONTRACT_VERSION),
             aliases=[_alias_lines(alias, options) for options, alias in aliases.items()],
             graph=lit.json_block(ir.graph_json),
-            spec=_spec_lines(translation.spec),
+            spec=_spec_lines(translation),
             params_class=params_class,
             params_doc=_class_doc(
                 f"Parameters of `{ir.function}`, validated before anything is sent."

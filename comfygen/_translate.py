@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from functools import cached_property
 
 from comfygen_runtime import InputRef, OutputKind, OutputSpec, ParamSpec, WorkflowSpec
 
@@ -82,9 +83,24 @@ class ResultField:
 
 @dataclass(frozen=True)
 class Translation:
-    spec: WorkflowSpec
+    """`spec` is what the runtime runs; `params` and `outputs` are the models' fields."""
+
+    ir: WorkflowIR
+    param_specs: tuple[ParamSpec, ...]
+    output_specs: tuple[OutputSpec, ...]
     params: tuple[ParamField, ...]
     outputs: tuple[ResultField, ...]
+
+    @cached_property
+    def spec(self) -> WorkflowSpec:
+        # Built on first use: rendering needs the bindings, not the parsed graph.
+        return WorkflowSpec(
+            name=self.ir.function,
+            graph=self.ir.graph(),
+            params=self.param_specs,
+            outputs=self.output_specs,
+            runninghub_id=self.ir.runninghub_id,
+        )
 
 
 def _param_description(param: ParamIR) -> str:
@@ -123,10 +139,9 @@ def _field(param: ParamIR) -> ParamField:
 @functools.lru_cache(maxsize=256)
 def translate(ir: WorkflowIR) -> Translation:
     """The runtime spec and the model fields of one workflow."""
-    spec = WorkflowSpec(
-        name=ir.function,
-        graph=ir.graph(),
-        params=tuple(
+    return Translation(
+        ir=ir,
+        param_specs=tuple(
             ParamSpec(
                 param.name,
                 tuple(InputRef(t.node.node_id, t.input) for t in param.targets),
@@ -135,14 +150,10 @@ def translate(ir: WorkflowIR) -> Translation:
             )
             for param in ir.params
         ),
-        outputs=tuple(
+        output_specs=tuple(
             OutputSpec(output.name, output.kind, tuple(node.node_id for node in output.nodes))
             for output in ir.outputs
         ),
-        runninghub_id=ir.runninghub_id,
-    )
-    return Translation(
-        spec=spec,
         params=tuple(_field(param) for param in ir.params),
         outputs=tuple(
             ResultField(output.name, output.key, output.kind, _output_description(output))
