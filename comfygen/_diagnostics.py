@@ -36,7 +36,6 @@ Code = Literal[
     "optional-without-default",
     "unsupported-value",
     "conflicting-bindings",
-    "upload-marker-missing",
     "no-outputs",
     # node schemas
     "unknown-node",

@@ -21,6 +21,8 @@ from typing import Any, Literal
 import httpx
 import pydantic
 from comfygen_runtime import (
+    DEFAULT_COMFYUI_URL,
+    DEFAULT_RUNNINGHUB_URL,
     Audio,
     Backend,
     ComfygenError,
@@ -37,6 +39,7 @@ from comfygen_runtime import (
     WorkflowResult,
     WorkflowTimeoutError,
     node_items,
+    redact_url,
     run_workflow,
 )
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,7 +73,11 @@ def _field(field: ParamField, strict: bool) -> Any:
     default = ... if field.required else field.default
     if not field.exact and not strict:
         return JsonScalar, Field(default, description=field.description)
-    annotation = Literal.__getitem__(field.choices) if field.choices else _PYTHON_TYPES[field.type]
+    annotation: Any = (
+        Literal.__getitem__(field.choices) if field.choices else _PYTHON_TYPES[field.type]
+    )
+    if field.nullable:
+        annotation = annotation | None
     return annotation, Field(
         default, ge=field.minimum, le=field.maximum, description=field.description
     )
@@ -149,85 +156,90 @@ WorkflowSource = str | Path
 class ComfyKit:
     """comfykit's `ComfyKit`, running on comfygen's runtime.
 
-    Configuration: arguments, then environment variables (`COMFYUI_BASE_URL`,
-    `COMFYUI_EXECUTOR_TYPE`, `COMFYUI_API_KEY`, `COMFYUI_COOKIES`, `RUNNINGHUB_BASE_URL`,
-    `RUNNINGHUB_API_KEY`, `RUNNINGHUB_TIMEOUT`, `RUNNINGHUB_RETRY_COUNT`,
-    `RUNNINGHUB_INSTANCE_TYPE`), then defaults. `executor_type` is accepted for
-    compatibility: both "http" and "websocket" follow jobs over the websocket (falling back
-    to polling), so both finish as soon as the job does.
+    Configuration as comfykit reads it: arguments, then environment variables
+    (`COMFYUI_BASE_URL`, `COMFYUI_EXECUTOR_TYPE`, `COMFYUI_API_KEY`, `COMFYUI_COOKIES`,
+    `RUNNINGHUB_BASE_URL`, `RUNNINGHUB_API_KEY`, `RUNNINGHUB_TIMEOUT`,
+    `RUNNINGHUB_RETRY_COUNT`, `RUNNINGHUB_INSTANCE_TYPE`), then defaults. The resolved
+    values are comfykit's plain attributes (`kit.comfyui_url`, `kit.api_key`, `kit.cookies`,
+    `kit.runninghub_*`, ...): readable and settable, and a change takes effect at the next
+    call (the client built from the old values is closed and replaced).
 
-    `random_seed` (default True, as comfykit) replaces seed inputs of 0 with a random
-    63-bit seed; the seeds used are in `ExecuteResult.seeds`. `timeout` bounds each
-    `execute` (seconds; None waits as long as the job runs; RunningHub calls default to
-    `runninghub_timeout`).
+    `executor_type` ("http" or "websocket", any case) is accepted for compatibility: both
+    follow jobs over the websocket (falling back to polling), so both finish as soon as the
+    job does. `random_seed` (default True, as comfykit) replaces seed inputs of 0 with a
+    random 63-bit seed; the seeds used are in `ExecuteResult.seeds`. `timeout` bounds each
+    `execute` on ComfyUI (seconds; None waits as long as the job runs); RunningHub calls
+    wait `runninghub_timeout` (None, the default: until the task ends).
     """
 
     def __init__(
         self,
         comfyui_url: str | None = None,
-        executor_type: Literal["http", "websocket"] | None = None,
+        executor_type: str | None = None,
         api_key: str | None = None,
         cookies: str | Mapping[str, str] | None = None,
         runninghub_url: str | None = None,
         runninghub_api_key: str | None = None,
-        runninghub_timeout: int | None = None,
+        runninghub_timeout: float | None = None,
         runninghub_retry_count: int | None = None,
         runninghub_instance_type: str | None = None,
         *,
         random_seed: bool = True,
         timeout: float | None = None,
     ) -> None:
-        executor = executor_type or os.environ.get("COMFYUI_EXECUTOR_TYPE") or "http"
-        if executor not in ("http", "websocket"):
-            raise ValueError(f"executor_type must be 'http' or 'websocket', got {executor!r}")
-        self.executor_type = executor
-        self._comfyui_settings: dict[str, Any] = {
-            "base_url": comfyui_url,
-            "api_key": api_key,
-            "cookies": cookies,
-        }
-        self._runninghub_settings: dict[str, Any] = {
-            "base_url": runninghub_url,
-            # comfykit also uses the ComfyUI key for RunningHub when no RunningHub key is set
-            "api_key": runninghub_api_key or os.environ.get("RUNNINGHUB_API_KEY") or api_key,
-            "timeout": runninghub_timeout,
-            "retry_count": runninghub_retry_count,
-            "instance_type": runninghub_instance_type,
-        }
+        env = os.environ.get
+        self.comfyui_url: str = comfyui_url or env("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        self.executor_type = executor_type or env("COMFYUI_EXECUTOR_TYPE") or "http"
+        self.api_key: str | None = api_key or env("COMFYUI_API_KEY")
+        self.cookies: str | Mapping[str, str] | None = cookies or env("COMFYUI_COOKIES")
+        self.runninghub_url: str = (
+            runninghub_url or env("RUNNINGHUB_BASE_URL") or DEFAULT_RUNNINGHUB_URL
+        )
+        # comfykit also uses the ComfyUI key for RunningHub when no RunningHub key is set
+        self.runninghub_api_key: str | None = (
+            runninghub_api_key or env("RUNNINGHUB_API_KEY") or self.api_key
+        )
+        timeout_env = env("RUNNINGHUB_TIMEOUT")
+        self.runninghub_timeout: float | None = (
+            runninghub_timeout
+            if runninghub_timeout is not None
+            else float(timeout_env)
+            if timeout_env
+            else None
+        )
+        self.runninghub_retry_count: int = (
+            runninghub_retry_count
+            if runninghub_retry_count is not None
+            else int(env("RUNNINGHUB_RETRY_COUNT") or 3)
+        )
+        self.runninghub_instance_type: str | None = runninghub_instance_type or env(
+            "RUNNINGHUB_INSTANCE_TYPE"
+        )
         self.random_seed = random_seed
         self.timeout = timeout
-        self._comfyui: ComfyUI | None = None
-        self._runninghub: RunningHub | None = None
+        self._comfyui: tuple[tuple[Any, ...], ComfyUI] | None = None
+        self._runninghub: tuple[tuple[Any, ...], RunningHub] | None = None
+        self._retired: list[ComfyUI | RunningHub] = []
+
+    @property
+    def executor_type(self) -> str:
+        return self._executor_type
+
+    @executor_type.setter
+    def executor_type(self, value: str) -> None:
+        # comfykit lowercases it and runs anything but "websocket" on its http executor
+        normalized = str(value).lower()
+        if normalized not in ("http", "websocket"):
+            logger.warning(
+                "executor_type %r is neither 'http' nor 'websocket'; using 'http' (as comfykit)",
+                value,
+            )
+            normalized = "http"
+        self._executor_type = normalized
 
     def __repr__(self) -> str:
-        return f"ComfyKit(executor_type={self.executor_type!r})"
-
-    # comfykit's attributes, resolved (argument > environment > default), for code that
-    # reads them. The secrets are there because comfykit has them; no repr shows them.
-    @property
-    def comfyui_url(self) -> str:
-        return self.comfyui().base_url
-
-    @property
-    def api_key(self) -> str | None:
-        key = self.comfyui()._config.api_key
-        return key.reveal() if key is not None else None
-
-    @property
-    def runninghub_url(self) -> str:
-        return self.runninghub().base_url
-
-    @property
-    def runninghub_timeout(self) -> float:
-        return self.runninghub()._config.timeout
-
-    @property
-    def runninghub_retry_count(self) -> int:
-        return self.runninghub()._config.retry_count
-
-    @property
-    def runninghub_instance_type(self) -> str | None:
-        return self.runninghub()._config.instance_type
+        url = redact_url(self.comfyui_url)
+        return f"ComfyKit(comfyui_url={url!r}, executor_type={self.executor_type!r})"
 
     async def __aenter__(self) -> ComfyKit:
         return self
@@ -237,24 +249,50 @@ class ComfyKit:
 
     async def close(self) -> None:
         """Close the clients this kit opened."""
-        for client in (self._comfyui, self._runninghub):
-            if client is not None:
-                await client.close()
-        self._comfyui = self._runninghub = None
+        clients: list[ComfyUI | RunningHub] = list(self._retired)
+        clients += [pair[1] for pair in (self._comfyui, self._runninghub) if pair is not None]
+        self._retired, self._comfyui, self._runninghub = [], None, None
+        for client in clients:
+            await client.close()
 
     def comfyui(self) -> ComfyUI:
-        """The ComfyUI client this kit runs local workflows on."""
-        if self._comfyui is None:
-            self._comfyui = ComfyUI(**self._comfyui_settings, randomize_seeds=self.random_seed)
-        return self._comfyui
+        """The ComfyUI client this kit runs local workflows on (built from the attributes)."""
+        settings = (self.comfyui_url, self.api_key, _frozen(self.cookies), self.random_seed)
+        if self._comfyui is None or self._comfyui[0] != settings:
+            if self._comfyui is not None:
+                self._retired.append(self._comfyui[1])
+            client = ComfyUI(
+                self.comfyui_url,
+                api_key=self.api_key,
+                cookies=self.cookies,
+                randomize_seeds=self.random_seed,
+            )
+            self._comfyui = (settings, client)
+        return self._comfyui[1]
 
     def runninghub(self) -> RunningHub:
-        """The RunningHub client this kit runs workflow ids on."""
-        if self._runninghub is None:
-            self._runninghub = RunningHub(
-                **self._runninghub_settings, randomize_seeds=self.random_seed
+        """The RunningHub client this kit runs workflow ids on (built from the attributes)."""
+        settings = (
+            self.runninghub_url,
+            self.runninghub_api_key,
+            self.runninghub_timeout,
+            self.runninghub_retry_count,
+            self.runninghub_instance_type,
+            self.random_seed,
+        )
+        if self._runninghub is None or self._runninghub[0] != settings:
+            if self._runninghub is not None:
+                self._retired.append(self._runninghub[1])
+            client = RunningHub(
+                self.runninghub_api_key,
+                base_url=self.runninghub_url,
+                timeout=self.runninghub_timeout,
+                retry_count=self.runninghub_retry_count,
+                instance_type=self.runninghub_instance_type,
+                randomize_seeds=self.random_seed,
             )
-        return self._runninghub
+            self._runninghub = (settings, client)
+        return self._runninghub[1]
 
     async def execute(
         self,
@@ -303,18 +341,12 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
-        strict: bool = False,
     ) -> WorkflowResult:
-        """Run a loaded workflow and return its typed result (errors are raised).
-
-        `strict` validates as generated code does: unknown names are refused and types
-        inferred from the saved values are enforced (`comfygen run` parses its `-p`
-        strings so); otherwise the dynamic API's rules apply (see `ComfyKit.execute`).
-        """
+        """Run a loaded workflow and return its typed result (errors are raised)."""
         backend = self._backend(ir)
         return await run_workflow(
             translate(ir).spec,
-            _validated(ir, params or {}, strict=strict),
+            _validated(ir, params or {}),
             result_model(ir),
             client=backend,
             on_event=on_event,
@@ -338,6 +370,10 @@ class ComfyKit:
         result = _as_execute_result(ir, typed, self._backend(ir))
         result.duration = time.monotonic() - started
         return result
+
+
+def _frozen(cookies: str | Mapping[str, str] | None) -> Any:
+    return tuple(sorted(cookies.items())) if isinstance(cookies, Mapping) else cookies
 
 
 def _analyzed(loaded: Loaded) -> WorkflowIR:
@@ -367,12 +403,12 @@ _reprs.maxstring = _reprs.maxother = 80
 _warned: set[str] = set()
 
 
-def _validated(ir: WorkflowIR, params: Mapping[str, Any], *, strict: bool = False) -> BaseModel:
+def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
     """Validate params given by DSL name (as comfykit) or by Python name.
 
     Keys the workflow does not declare are ignored, as comfykit ignores them (apps send
     shared keys such as `index` to every workflow): logged at debug on every call and
-    as a warning the first time per workflow (`strict`: refused). A name given both ways
+    as a warning the first time per workflow. A name given both ways
     takes the value of its DSL name, the one comfykit knows.
     """
     fields = translate(ir).params
@@ -384,11 +420,9 @@ def _validated(ir: WorkflowIR, params: Mapping[str, Any], *, strict: bool = Fals
         name = by_key.get(key) or (key if key in names else None)
         if name is None:
             unknown.append(key)
-            if strict:
-                values[key] = value  # refused below, with the workflow's own names
         elif key in by_key or name not in values:
             values[name] = value
-    if unknown and not strict:
+    if unknown:
         known = ", ".join(field.key for field in fields) or "(none)"
         text = "%s: ignoring parameters the workflow does not declare: %s (it has: %s)"
         if ir.source in _warned:
@@ -397,7 +431,7 @@ def _validated(ir: WorkflowIR, params: Mapping[str, Any], *, strict: bool = Fals
             _warned.add(ir.source)
             logger.warning(text, ir.source, ", ".join(unknown), known)
     try:
-        return params_model(ir, strict).model_validate(values)
+        return params_model(ir).model_validate(values)
     except pydantic.ValidationError as error:
         keys: dict[str, str] = {field.name: field.key for field in fields}
         problems = "; ".join(_problem(e, keys) for e in error.errors(include_url=False))
@@ -410,8 +444,6 @@ def _problem(error: Any, keys: dict[str, str]) -> str:
     name = keys.get(where, where)
     if error["type"] == "missing":
         return f"{name}: required, not given"
-    if error["type"] == "extra_forbidden":
-        return f"{name}: no such parameter (the workflow has: {', '.join(keys.values())})"
     return f"{name}: {error['msg']} (got {_reprs.repr(error['input'])})"
 
 

@@ -110,7 +110,12 @@ def _param_summary(param: ParamIR, field: ParamField) -> str:
         for t in param.targets
     )
     text = f"{param.description.rstrip('.')}. " if param.description else ""
-    text += "Required. " if field.required else f"Default {field.default!r}. "
+    if field.required:
+        text += "Required. "
+    elif field.nullable:
+        text += "Default: each node keeps its own value (the nodes hold different ones). "
+    else:
+        text += f"Default {field.default!r}. "
     if field.type == "media":
         text += "Uploaded: a path, bytes, an http(s) URL, or a file name on the server. "
     if field.minimum is not None or field.maximum is not None:
@@ -196,7 +201,8 @@ def _literal(options: tuple[str, ...]) -> Group:
 
 
 def _annotation(field: ParamField, aliases: dict[tuple[str, ...], str]) -> str:
-    return aliases[field.choices] if field.choices is not None else _ANNOTATIONS[field.type]
+    annotation = aliases[field.choices] if field.choices is not None else _ANNOTATIONS[field.type]
+    return annotation + " | None" if field.nullable else annotation
 
 
 def _declaration(field: ParamField, annotation: str) -> list[str]:

@@ -69,6 +69,9 @@ class ParamField:
     choices: tuple[str, ...] | None
     description: str
     exact: bool
+    # Optional, default None: bound to nodes that hold different values; without a value
+    # from the caller each node keeps its own (the runtime skips None).
+    nullable: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def _field(param: ParamIR) -> ParamField:
         choices=param.choices,
         description=_param_description(param),
         exact=param.schema or param.type == "media",
+        nullable=not param.required and param.default is None,
     )
 
 

@@ -8,7 +8,7 @@ events (`Event`, `watch`) and the errors.
 from ._apply import apply_params
 from ._backend import Backend
 from ._comfyui import ComfyUI
-from ._config import ComfyUIConfig
+from ._config import DEFAULT_COMFYUI_URL, DEFAULT_RUNNINGHUB_URL, ComfyUIConfig, redact_url
 from ._errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -46,6 +46,8 @@ from ._spec import (
 
 __all__ = [
     "CONTRACT_VERSION",
+    "DEFAULT_COMFYUI_URL",
+    "DEFAULT_RUNNINGHUB_URL",
     "Audio",
     "AuthenticationError",
     "Backend",
@@ -86,6 +88,7 @@ __all__ = [
     "apply_params",
     "default_client",
     "node_items",
+    "redact_url",
     "require_contract",
     "run_sync",
     "run_workflow",
