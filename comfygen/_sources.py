@@ -154,17 +154,15 @@ def find_sources(roots: Sequence[str | Path], runninghub_ids: dict[Path, str]) -
                 relative = path.relative_to(root)
                 if any(part.startswith(".") for part in relative.parts) or not path.is_file():
                     continue
-                found.setdefault(
-                    path.resolve(),
-                    Source(
-                        path, relative.as_posix(), path.stem, runninghub_ids.get(path.resolve())
-                    ),
-                )
+                resolved = path.resolve()
+                if resolved not in found:
+                    attached = runninghub_ids.get(resolved)
+                    found[resolved] = Source(path, relative.as_posix(), path.stem, attached)
         else:
-            found.setdefault(
-                root.resolve(),
-                Source(root, root.name, root.stem, runninghub_ids.get(root.resolve())),
-            )
+            resolved = root.resolve()
+            if resolved not in found:
+                attached = runninghub_ids.get(resolved)
+                found[resolved] = Source(root, root.name, root.stem, attached)
     return list(found.values())
 
 
