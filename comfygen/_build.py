@@ -24,7 +24,7 @@ from ._schema import Schemas, bundled
 from ._sources import Loaded, Source, find_sources, load_all
 from ._write import GeneratedFile
 
-__all__ = ["Build", "build"]
+__all__ = ["Build", "analyze_sources", "build"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,45 @@ def _clashes(irs: list[WorkflowIR]) -> list[Diagnostic]:
     return diagnostics
 
 
+def _sources_or_problem(
+    roots: Sequence[str | Path], runninghub_ids: Mapping[Path, str] | None
+) -> tuple[list[Source], list[Diagnostic]]:
+    attached = {Path(path).resolve(): str(value) for path, value in (runninghub_ids or {}).items()}
+    sources = find_sources(list(roots), attached)
+    if sources:
+        return sources, []
+    shown = ", ".join(str(root) for root in roots)
+    return [], [
+        Diagnostic(
+            "error",
+            "no-workflows",
+            f"no workflow (*.json) found in {shown}",
+            shown,
+            hint="pass API-format workflow files or directories that contain them",
+        )
+    ]
+
+
+def analyze_sources(
+    roots: Sequence[str | Path],
+    runninghub_ids: Mapping[Path, str] | None = None,
+    schemas: Schemas | None = None,
+    strict_combos: bool = False,
+    *,
+    workers: int | None = None,
+) -> tuple[list[WorkflowIR], list[Diagnostic]]:
+    """Load and analyze every workflow under `roots` (no rendering): the IR of those that
+    compile, and every diagnostic, cross-workflow clashes included."""
+    sources, diagnostics = _sources_or_problem(roots, runninghub_ids)
+    options = _Options(bundled() if schemas is None else schemas, strict_combos, False, False)
+    compiled = _compile_all(sources, options, _workers(len(sources), workers))
+    irs = [item.ir for item in compiled if item.ir is not None]
+    for item in compiled:
+        diagnostics.extend(item.diagnostics)
+    diagnostics.extend(_clashes(irs))
+    return irs, diagnostics
+
+
 def build(
     roots: Sequence[str | Path],
     *,
@@ -182,20 +221,7 @@ def build(
     from ._render import RenderError, parse_error, render_package_init
 
     schemas = bundled() if schemas is None else schemas
-    attached = {Path(path).resolve(): str(value) for path, value in (runninghub_ids or {}).items()}
-    sources = find_sources(list(roots), attached)
-    diagnostics: list[Diagnostic] = []
-    if not sources:
-        shown = ", ".join(str(root) for root in roots)
-        diagnostics.append(
-            Diagnostic(
-                "error",
-                "no-workflows",
-                f"no workflow (*.json) found in {shown}",
-                shown,
-                hint="pass API-format workflow files or directories that contain them",
-            )
-        )
+    sources, diagnostics = _sources_or_problem(roots, runninghub_ids)
     options = _Options(schemas, strict_combos, render=True, verify=verify)
     compiled = _compile_all(sources, options, _workers(len(sources), workers))
     irs = [item.ir for item in compiled if item.ir is not None]

@@ -21,6 +21,7 @@ Code = Literal[
     "ui-format",
     "not-api-format",
     "runninghub",
+    "no-runninghub-id",
     # the DSL and names
     "bad-name",
     "empty-marker",

@@ -152,15 +152,19 @@ def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
     assert translate(ir).spec == module._SPEC
 
     parameters = inspect.signature(module.wf).parameters
-    assert list(parameters)[-3:] == ["client", "on_event", "timeout"]
+    assert list(parameters)[-4:] == ["client", "on_event", "timeout", "idempotency_key"]
     for param in ir.params:
         default = parameters[param.name].default
         if param.required:
             assert default is inspect.Parameter.empty
         else:
             assert _same(default, param.default)
-            target = param.targets[0]
-            assert _same(graph[target.node.node_id]["inputs"][target.input], default)
+            held = [graph[t.node.node_id]["inputs"][t.input] for t in param.targets]
+            if default is None:  # the nodes hold different values: each keeps its own
+                assert len(param.targets) > 1
+                assert not all(_same(value, held[0]) for value in held)
+            else:
+                assert _same(held[0], default)
     assert set(module.WfResult.model_fields) == set(WorkflowResult.model_fields) | {
         output.name for output in ir.outputs
     }

@@ -65,6 +65,7 @@ class TextPreviewResult(_rt.WorkflowResult):
     """Texts from node "3"."""
 
 
+@_rt.workflow(_SPEC, TextPreviewResult)
 async def text_preview(
     *,
     text: str,
@@ -72,6 +73,7 @@ async def text_preview(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> TextPreviewResult:
     """Run the workflow "text_preview.json" and return its outputs.
 
@@ -86,6 +88,10 @@ async def text_preview(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         preview: Texts from node "3" ("PreviewAny", title "$output.preview")
@@ -98,4 +104,5 @@ async def text_preview(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

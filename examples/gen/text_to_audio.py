@@ -96,6 +96,7 @@ class TextToAudioResult(_rt.WorkflowResult):
     """Audio files from node "9"."""
 
 
+@_rt.workflow(_SPEC, TextToAudioResult)
 async def text_to_audio(
     *,
     model: str = "stable-audio-open-1.0.safetensors",
@@ -108,6 +109,7 @@ async def text_to_audio(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> TextToAudioResult:
     """Run the workflow "text_to_audio.json" and return its outputs.
 
@@ -143,6 +145,10 @@ async def text_to_audio(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         audio: Audio files from node "9" ("SaveAudio", title "$output.audio")
@@ -163,4 +169,5 @@ async def text_to_audio(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

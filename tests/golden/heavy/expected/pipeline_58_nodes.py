@@ -335,6 +335,7 @@ class Pipeline58NodesResult(_rt.WorkflowResult):
     """Audio files from node "86"."""
 
 
+@_rt.workflow(_SPEC, Pipeline58NodesResult)
 async def pipeline_58_nodes(
     *,
     ckpt_name: str = "sd_xl_base_1.0.safetensors",
@@ -372,6 +373,7 @@ async def pipeline_58_nodes(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> Pipeline58NodesResult:
     """Run the workflow "pipeline_58_nodes.json" and return its outputs.
 
@@ -479,6 +481,10 @@ async def pipeline_58_nodes(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         result_2: Texts from node "87" ("PreviewAny", title "$output.result_2")
@@ -526,4 +532,5 @@ async def pipeline_58_nodes(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -87,7 +87,8 @@ _GRAPH: Final[dict[str, Any]] = json.loads(
     "3333333333333333333333333333333333333333333333333333333333333333333333": {"inputs": {"value": "x"}, "class_type": "PrimitiveString", "_meta": {"title": "$v.value, $w.value"}},
     "4": {"inputs": {"seed": 1, "steps": 20, "cfg": 8.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0, "model": ["9", 0], "positive": ["1", 0], "negative": ["1", 0], "latent_image": ["2", 0]}, "class_type": "KSampler", "_meta": {"title": "$sampler_name_for_the_first_stage_of_the_big_pipeline.sampler_name, $s.scheduler"}},
     "5": {"inputs": {"filename_prefix": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "images": ["2", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.the_final_picture_with_a_very_long_output_name_for_testing_layout"}},
-    "6": {"inputs": {"filename_prefix": "猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫", "images": ["2", 0]}, "class_type": "SaveImage", "_meta": {"title": "$prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫.filename_prefix"}}
+    "6": {"inputs": {"filename_prefix": "猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫", "images": ["2", 0]}, "class_type": "SaveImage", "_meta": {"title": "Save"}},
+    "7": {"inputs": {"value": "猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫"}, "class_type": "PrimitiveString", "_meta": {"title": "$prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫.value"}}
 }
 """
 )
@@ -127,7 +128,7 @@ _SPEC: Final = WorkflowSpec(
         ParamSpec("s", (InputRef("4", "scheduler"),)),
         ParamSpec(
             "prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫",
-            (InputRef("6", "filename_prefix"),),
+            (InputRef("7", "value"),),
         ),
     ),
     outputs=(
@@ -190,10 +191,7 @@ class LongLayoutParams(BaseModel):
     prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫: str = Field(
         "猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫",
     )
-    """The prefix for the file to save. This may include formatting information such
-    as %date:yyyy-MM-dd% or %Empty Latent Image.width% to include values from
-    nodes.
-    """
+    """Sets input "value" of node "7" (PrimitiveString)."""
 
 
 class LongLayoutResult(_rt.WorkflowResult):
@@ -208,6 +206,7 @@ class LongLayoutResult(_rt.WorkflowResult):
     """Images from node "6"."""
 
 
+@_rt.workflow(_SPEC, LongLayoutResult)
 async def long_layout(
     *,
     prompt_with_a_rather_long_name: str = "a very long default prompt a very long default prompt a very long default prompt a very long default prompt a very long default prompt a very long default prompt ",
@@ -221,6 +220,7 @@ async def long_layout(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> LongLayoutResult:
     """Run the workflow "long_layout.json" and return its outputs.
 
@@ -260,18 +260,20 @@ async def long_layout(
             ("KSampler", title
             "$sampler_name_for_the_first_stage_of_the_big_pipeline.sampler_name,
             $s.scheduler").
-        prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫: The prefix for the file to save. This
-            may include formatting information such as %date:yyyy-MM-dd% or %Empty
-            Latent Image.width% to include values from nodes. Default
+        prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫: Default
             '猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫'. Sets input
-            "filename_prefix" of node "6" ("SaveImage", title
-            "$prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫.filename_prefix").
+            "value" of node "7" ("PrimitiveString", title
+            "$prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫.value").
         client: The backend to run on (a ComfyUI server or RunningHub); None uses
             the default client configured from the environment.
         on_event: Called with every progress event of the run.
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         the_final_picture_with_a_very_long_output_name_for_testing_layout: Images
@@ -279,8 +281,7 @@ async def long_layout(
             "$output.the_final_picture_with_a_very_long_output_name_for_testing_layout")
             (output
             "the_final_picture_with_a_very_long_output_name_for_testing_layout").
-        node_6: Images from node "6" ("SaveImage", title
-            "$prefix_猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫猫.filename_prefix") (auto-detected
+        node_6: Images from node "6" ("SaveImage", title "Save") (auto-detected
             output).
     """
     return await _rt.run_workflow(
@@ -299,4 +300,5 @@ async def long_layout(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

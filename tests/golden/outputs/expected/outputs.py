@@ -107,6 +107,7 @@ class OutputsResult(_rt.WorkflowResult):
     """Images from node "12"."""
 
 
+@_rt.workflow(_SPEC, OutputsResult)
 async def outputs(
     *,
     width: int = 64,
@@ -114,6 +115,7 @@ async def outputs(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> OutputsResult:
     """Run the workflow "outputs.json" and return its outputs.
 
@@ -128,6 +130,10 @@ async def outputs(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         cover: Images from node "2" ("SaveImage", title "$output.cover") and node
@@ -154,4 +160,5 @@ async def outputs(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )
