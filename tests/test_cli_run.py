@@ -269,3 +269,21 @@ async def test_progress_counts_the_nodes_to_run(fake_comfyui: FakeComfyUI) -> No
         "node 2 StringConcatenate (1/2)",
         "node 3 PreviewAny (2/2)",
     ]
+
+
+async def test_models_lists_the_servers_files() -> None:
+    server = FakeComfyUI(models={"checkpoints": ["b.safetensors", "a.safetensors"],
+                                 "loras": ["style.safetensors"]})  # fmt: skip
+    await server.start()
+    try:
+        listing = await _invoke("models", "--server", server.base_url, "--json")
+        loras = await _invoke("models", "loras", "--server", server.base_url)
+    finally:
+        await server.stop()
+    assert listing.exit_code == 0, listing.output
+    folders = json.loads(listing.stdout)
+    assert set(folders["checkpoints"]) == {"a.safetensors", "b.safetensors"}
+    assert folders["loras"] == ["style.safetensors"]
+    assert loras.exit_code == 0 and loras.stdout == "loras (1)\n  style.safetensors\n"
+    dead = await _invoke("models", "--server", "http://127.0.0.1:9")
+    assert dead.exit_code == 1 and "127.0.0.1:9" in dead.output and "refused" in dead.output
