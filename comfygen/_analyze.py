@@ -28,7 +28,7 @@ from ._names import (
     class_stem,
     field_name,
 )
-from ._schema import SCALAR_TYPES, InputSchema, Schemas
+from ._schema import SCALAR_TYPES, InputSchema, NodeSchema, Schemas
 
 # Output nodes recognised without an `$output.name` title, and what they produce.
 # comfykit 0.1.12 knew SaveImage, SaveVideo, SaveAudio, VHS_SaveVideo and VHS_SaveAudio.
@@ -63,6 +63,11 @@ class _Binding:
     type: ParamType
     default: Scalar | None
     input_schema: InputSchema | None = None
+    # A `~` marker, or a loader's file input (uploaded like comfykit, with or without `~`).
+    media: bool = False
+    # The combo's options, unless the default is not among them in the bundled schema (the
+    # user's server may have more options than the core nodes it was derived from).
+    choices: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -173,7 +178,6 @@ def analyze(
             binding = _bind(state, marker, node_ref, node["inputs"], where)
             if binding is not None:
                 bindings.append(binding)
-                _check_upload_marker(state, binding, where)
         if state.schemas is not None and node_ref.class_type not in state.schemas:
             state.warning(
                 "unknown-node",
@@ -305,7 +309,9 @@ def _bind(
                 **where,
             )
             return None
-    if marker.upload and value_type != "str":
+    # A loader's file input takes uploads with or without `~`, as comfykit does.
+    media = marker.upload or LOADER_FILE_INPUTS.get(node.class_type) == field
+    if media and value_type != "str":
         state.error(
             "unsupported-value",
             f"media parameter {quote(marker.name)} sets input {quote(field)}, "
@@ -314,35 +320,34 @@ def _bind(
             **where,
         )
         return None
-    param_type: ParamType = "media" if marker.upload else value_type
+    param_type: ParamType = "media" if media else value_type
     default = None if marker.required else value
     node_schema = state.schemas.get(node.class_type) if state.schemas is not None else None
     input_schema = node_schema.inputs.get(field) if node_schema is not None else None
-    if input_schema is not None and not marker.upload and input_schema.type in SCALAR_TYPES:
-        typed = _schema_type(state, marker, field, value, input_schema, where)
+    if input_schema is not None and not media and input_schema.type in SCALAR_TYPES:
+        assert node_schema is not None
+        typed = _schema_type(state, marker, field, value, input_schema, node_schema, where)
         if typed is None:
             return None
-        param_type = typed
+        param_type, choices = typed
         if param_type == "float" and isinstance(default, int) and not isinstance(default, bool):
             default = float(default)  # a FLOAT input: its value is a float, whatever the JSON
-        return _Binding(marker, node, name, field, param_type, default, input_schema)
-    return _Binding(marker, node, name, field, param_type, default)
-
-
-# Loaders whose file input reads a file from the server's input folder.
-_LOADERS = {"LoadImage": "image", "LoadImageMask": "image", "LoadAudio": "audio",
-            "LoadVideo": "file", "VHS_LoadVideo": "video", "VHS_LoadAudio": "audio"}  # fmt: skip
-
-
-def _check_upload_marker(state: _Analysis, binding: _Binding, where: dict[str, Any]) -> None:
-    if _LOADERS.get(binding.node.class_type) == binding.field and not binding.marker.upload:
-        state.warning(
-            "upload-marker-missing",
-            f"parameter {quote(binding.name)} sets the file input {quote(binding.field)} of a "
-            "loader without '~', so a local file passed to it is not uploaded",
-            f"write {quote('$~' + binding.marker.text.lstrip('$'))} to upload what callers pass",
-            **where,
+        return _Binding(
+            marker, node, name, field, param_type, default, input_schema, choices=choices
         )
+    return _Binding(marker, node, name, field, param_type, default, media=media)
+
+
+# Loaders whose file input names a file in the server's input folder: comfykit 0.1.12
+# uploads what callers pass to them (a local path or an http(s) URL) even without `~`.
+LOADER_FILE_INPUTS = {
+    "LoadImage": "image",
+    "LoadImageMask": "image",
+    "LoadAudio": "audio",
+    "LoadVideo": "file",
+    "VHS_LoadVideo": "video",
+    "VHS_LoadAudioUpload": "audio",
+}
 
 
 _SCHEMA_TYPES: dict[str, ParamType] = {
@@ -356,9 +361,13 @@ def _schema_type(
     field: str,
     value: Any,
     schema: InputSchema,
+    node_schema: NodeSchema,
     where: dict[str, Any],
-) -> ParamType | None:
-    """The parameter's type by the node's schema; a value that breaks the schema is an error."""
+) -> tuple[ParamType, tuple[str, ...] | None] | None:
+    """The parameter's type and options by the node's schema; a value that breaks the
+    schema is an error. A default missing from the options of the *bundled* schema is only
+    a warning: the server that runs the workflow may offer more (custom samplers...), so
+    the parameter is then typed `str`."""
     param_type = _SCHEMA_TYPES[schema.type]
     fits = value is None or (
         isinstance(value, bool)
@@ -378,8 +387,9 @@ def _schema_type(
             **where,
         )
         return None
+    choices = _choices(state, schema)
     if marker.required or value is None:
-        return param_type
+        return param_type, choices
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = schema.minimum, schema.maximum
         if (low is not None and value < low) or (high is not None and value > high):
@@ -391,18 +401,24 @@ def _schema_type(
                 **where,
             )
             return None
-    choices = _choices(state, schema)
     if choices is not None and value not in choices:
         shown = ", ".join(quote(c) for c in choices[:8]) + (", ..." if len(choices) > 8 else "")
-        state.error(
-            "not-an-option",
+        message = (
             f"the default {quote(str(value))} of input {quote(field)} is not one of its "
-            f"options ({shown})",
-            "pick one of the options in the editor",
-            **where,
+            f"options ({shown})"
         )
+        if node_schema.bundled:
+            state.warning(
+                "not-an-option",
+                message + " in the bundled core-node schema, so the parameter is typed str",
+                "if the server that runs it offers this option, pass --server URL to use its "
+                "node schemas; otherwise pick one of the options in the editor",
+                **where,
+            )
+            return param_type, None
+        state.error("not-an-option", message, "pick one of the options in the editor", **where)
         return None
-    return param_type
+    return param_type, choices
 
 
 def _choices(state: _Analysis, schema: InputSchema) -> tuple[str, ...] | None:
@@ -446,18 +462,22 @@ def _merge_params(
             description = next((s.tooltip for s in schemas if s.tooltip), None)
         lows = [s.minimum for s in schemas if s.minimum is not None]
         highs = [s.maximum for s in schemas if s.maximum is not None]
-        option_sets = [set(c) for c in (_choices(state, s) for s in schemas) if c is not None]
+        option_lists = [b.choices for b in group if b.choices is not None]
         choices = None
-        if option_sets:  # one name in several nodes: only what every one of them accepts
-            common = set.intersection(*option_sets)
-            choices = tuple(o for o in (_choices(state, schemas[0]) or ()) if o in common)
+        if option_lists and len(option_lists) == len(schemas):
+            # one name in several nodes: only what every one of them accepts
+            common = set.intersection(*map(set, option_lists))
+            choices = tuple(o for o in option_lists[0] if o in common)
+        # The same name on nodes with different saved values (comfykit accepts it): a
+        # caller's value sets them all; without one, each node keeps its own value.
+        shared = all(_same_value(first.default, b.default) for b in group)
         params.append(
             ParamIR(
                 name=name,
                 key=first.marker.name,
                 type=first.type,
                 required=first.marker.required,
-                default=first.default,
+                default=first.default if shared else None,
                 description=description,
                 targets=tuple(
                     TargetIR(b.node, b.field, inferred=b.field != b.marker.field) for b in group
@@ -483,7 +503,7 @@ def _agree(state: _Analysis, group: list[_Binding], where: dict[str, Any]) -> bo
                 f"{quote(first.marker.name)} vs {quote(other.marker.name)}",
             ),
             (
-                other.marker.upload != first.marker.upload,
+                other.media != first.media,
                 "is a media parameter in one node only",
                 "'~' must be on every marker of the name or on none",
             ),
@@ -496,11 +516,6 @@ def _agree(state: _Analysis, group: list[_Binding], where: dict[str, Any]) -> bo
                 other.type != first.type,
                 "has conflicting types",
                 f"{first.type} vs {other.type}",
-            ),
-            (
-                not first.marker.required and not _same_value(first.default, other.default),
-                "has different defaults",
-                f"{first.default!r} vs {other.default!r}",
             ),
         ]
         for failed, what, detail in checks:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import re
 import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -42,6 +43,7 @@ from comfygen_runtime import (
     WorkflowTimeoutError,
     run_workflow,
 )
+from comfygen_runtime._config import DEFAULT_COMFYUI_URL, DEFAULT_RUNNINGHUB_URL, redact_url
 from comfygen_runtime._outputs import node_items
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +54,8 @@ from ._names import Identifier, function_name
 from ._render import OUTPUT_CLASSES
 from ._schema import bundled
 from ._sources import Source, from_ui_format, load_json
+
+logger = logging.getLogger("comfygen")
 
 _PYTHON_TYPES: dict[str, Any] = {
     "str": str,
@@ -160,85 +164,90 @@ WorkflowSource = str | Path
 class ComfyKit:
     """comfykit's `ComfyKit`, running on comfygen's runtime.
 
-    Configuration: arguments, then environment variables (`COMFYUI_BASE_URL`,
-    `COMFYUI_EXECUTOR_TYPE`, `COMFYUI_API_KEY`, `COMFYUI_COOKIES`, `RUNNINGHUB_BASE_URL`,
-    `RUNNINGHUB_API_KEY`, `RUNNINGHUB_TIMEOUT`, `RUNNINGHUB_RETRY_COUNT`,
-    `RUNNINGHUB_INSTANCE_TYPE`), then defaults. `executor_type` is accepted for
-    compatibility: both "http" and "websocket" follow jobs over the websocket (falling back
-    to polling), so both finish as soon as the job does.
+    Configuration as comfykit reads it: arguments, then environment variables
+    (`COMFYUI_BASE_URL`, `COMFYUI_EXECUTOR_TYPE`, `COMFYUI_API_KEY`, `COMFYUI_COOKIES`,
+    `RUNNINGHUB_BASE_URL`, `RUNNINGHUB_API_KEY`, `RUNNINGHUB_TIMEOUT`,
+    `RUNNINGHUB_RETRY_COUNT`, `RUNNINGHUB_INSTANCE_TYPE`), then defaults. The resolved
+    values are comfykit's plain attributes (`kit.comfyui_url`, `kit.api_key`, `kit.cookies`,
+    `kit.runninghub_*`, ...): readable and settable, and a change takes effect at the next
+    call (the client built from the old values is closed and replaced).
 
-    `random_seed` (default True, as comfykit) replaces seed inputs of 0 with a random
-    63-bit seed; the seeds used are in `ExecuteResult.seeds`. `timeout` bounds each
-    `execute` (seconds; None waits as long as the job runs; RunningHub calls default to
-    `runninghub_timeout`).
+    `executor_type` ("http" or "websocket", any case) is accepted for compatibility: both
+    follow jobs over the websocket (falling back to polling), so both finish as soon as the
+    job does. `random_seed` (default True, as comfykit) replaces seed inputs of 0 with a
+    random 63-bit seed; the seeds used are in `ExecuteResult.seeds`. `timeout` bounds each
+    `execute` on ComfyUI (seconds; None waits as long as the job runs); RunningHub calls
+    wait `runninghub_timeout` (None, the default: until the task ends).
     """
 
     def __init__(
         self,
         comfyui_url: str | None = None,
-        executor_type: Literal["http", "websocket"] | None = None,
+        executor_type: str | None = None,
         api_key: str | None = None,
         cookies: str | Mapping[str, str] | None = None,
         runninghub_url: str | None = None,
         runninghub_api_key: str | None = None,
-        runninghub_timeout: int | None = None,
+        runninghub_timeout: float | None = None,
         runninghub_retry_count: int | None = None,
         runninghub_instance_type: str | None = None,
         *,
         random_seed: bool = True,
         timeout: float | None = None,
     ) -> None:
-        executor = executor_type or os.environ.get("COMFYUI_EXECUTOR_TYPE") or "http"
-        if executor not in ("http", "websocket"):
-            raise ValueError(f"executor_type must be 'http' or 'websocket', got {executor!r}")
-        self.executor_type = executor
-        self._comfyui_settings: dict[str, Any] = {
-            "base_url": comfyui_url,
-            "api_key": api_key,
-            "cookies": cookies,
-        }
-        self._runninghub_settings: dict[str, Any] = {
-            "base_url": runninghub_url,
-            # comfykit also uses the ComfyUI key for RunningHub when no RunningHub key is set
-            "api_key": runninghub_api_key or os.environ.get("RUNNINGHUB_API_KEY") or api_key,
-            "timeout": runninghub_timeout,
-            "retry_count": runninghub_retry_count,
-            "instance_type": runninghub_instance_type,
-        }
+        env = os.environ.get
+        self.comfyui_url: str = comfyui_url or env("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        self.executor_type = executor_type or env("COMFYUI_EXECUTOR_TYPE") or "http"
+        self.api_key: str | None = api_key or env("COMFYUI_API_KEY")
+        self.cookies: str | Mapping[str, str] | None = cookies or env("COMFYUI_COOKIES")
+        self.runninghub_url: str = (
+            runninghub_url or env("RUNNINGHUB_BASE_URL") or DEFAULT_RUNNINGHUB_URL
+        )
+        # comfykit also uses the ComfyUI key for RunningHub when no RunningHub key is set
+        self.runninghub_api_key: str | None = (
+            runninghub_api_key or env("RUNNINGHUB_API_KEY") or self.api_key
+        )
+        timeout_env = env("RUNNINGHUB_TIMEOUT")
+        self.runninghub_timeout: float | None = (
+            runninghub_timeout
+            if runninghub_timeout is not None
+            else float(timeout_env)
+            if timeout_env
+            else None
+        )
+        self.runninghub_retry_count: int = (
+            runninghub_retry_count
+            if runninghub_retry_count is not None
+            else int(env("RUNNINGHUB_RETRY_COUNT") or 3)
+        )
+        self.runninghub_instance_type: str | None = runninghub_instance_type or env(
+            "RUNNINGHUB_INSTANCE_TYPE"
+        )
         self.random_seed = random_seed
         self.timeout = timeout
-        self._comfyui: ComfyUI | None = None
-        self._runninghub: RunningHub | None = None
+        self._comfyui: tuple[tuple[Any, ...], ComfyUI] | None = None
+        self._runninghub: tuple[tuple[Any, ...], RunningHub] | None = None
+        self._retired: list[ComfyUI | RunningHub] = []
+
+    @property
+    def executor_type(self) -> str:
+        return self._executor_type
+
+    @executor_type.setter
+    def executor_type(self, value: str) -> None:
+        # comfykit lowercases it and runs anything but "websocket" on its http executor
+        normalized = str(value).lower()
+        if normalized not in ("http", "websocket"):
+            logger.warning(
+                "executor_type %r is neither 'http' nor 'websocket'; using 'http' (as comfykit)",
+                value,
+            )
+            normalized = "http"
+        self._executor_type = normalized
 
     def __repr__(self) -> str:
-        return f"ComfyKit(executor_type={self.executor_type!r})"
-
-    # comfykit's attributes, resolved (argument > environment > default), for code that
-    # reads them. The secrets are there because comfykit has them; no repr shows them.
-    @property
-    def comfyui_url(self) -> str:
-        return self.comfyui().base_url
-
-    @property
-    def api_key(self) -> str | None:
-        key = self.comfyui()._config.api_key
-        return key.reveal() if key is not None else None
-
-    @property
-    def runninghub_url(self) -> str:
-        return self.runninghub().base_url
-
-    @property
-    def runninghub_timeout(self) -> float:
-        return self.runninghub()._config.timeout
-
-    @property
-    def runninghub_retry_count(self) -> int:
-        return self.runninghub()._config.retry_count
-
-    @property
-    def runninghub_instance_type(self) -> str | None:
-        return self.runninghub()._config.instance_type
+        url = redact_url(self.comfyui_url)
+        return f"ComfyKit(comfyui_url={url!r}, executor_type={self.executor_type!r})"
 
     async def __aenter__(self) -> ComfyKit:
         return self
@@ -248,24 +257,50 @@ class ComfyKit:
 
     async def close(self) -> None:
         """Close the clients this kit opened."""
-        for client in (self._comfyui, self._runninghub):
-            if client is not None:
-                await client.close()
-        self._comfyui = self._runninghub = None
+        clients: list[ComfyUI | RunningHub] = list(self._retired)
+        clients += [pair[1] for pair in (self._comfyui, self._runninghub) if pair is not None]
+        self._retired, self._comfyui, self._runninghub = [], None, None
+        for client in clients:
+            await client.close()
 
     def comfyui(self) -> ComfyUI:
-        """The ComfyUI client this kit runs local workflows on."""
-        if self._comfyui is None:
-            self._comfyui = ComfyUI(**self._comfyui_settings, randomize_seeds=self.random_seed)
-        return self._comfyui
+        """The ComfyUI client this kit runs local workflows on (built from the attributes)."""
+        settings = (self.comfyui_url, self.api_key, _frozen(self.cookies), self.random_seed)
+        if self._comfyui is None or self._comfyui[0] != settings:
+            if self._comfyui is not None:
+                self._retired.append(self._comfyui[1])
+            client = ComfyUI(
+                self.comfyui_url,
+                api_key=self.api_key,
+                cookies=self.cookies,
+                randomize_seeds=self.random_seed,
+            )
+            self._comfyui = (settings, client)
+        return self._comfyui[1]
 
     def runninghub(self) -> RunningHub:
-        """The RunningHub client this kit runs workflow ids on."""
-        if self._runninghub is None:
-            self._runninghub = RunningHub(
-                **self._runninghub_settings, randomize_seeds=self.random_seed
+        """The RunningHub client this kit runs workflow ids on (built from the attributes)."""
+        settings = (
+            self.runninghub_url,
+            self.runninghub_api_key,
+            self.runninghub_timeout,
+            self.runninghub_retry_count,
+            self.runninghub_instance_type,
+            self.random_seed,
+        )
+        if self._runninghub is None or self._runninghub[0] != settings:
+            if self._runninghub is not None:
+                self._retired.append(self._runninghub[1])
+            client = RunningHub(
+                self.runninghub_api_key,
+                base_url=self.runninghub_url,
+                timeout=self.runninghub_timeout,
+                retry_count=self.runninghub_retry_count,
+                instance_type=self.runninghub_instance_type,
+                randomize_seeds=self.random_seed,
             )
-        return self._runninghub
+            self._runninghub = (settings, client)
+        return self._runninghub[1]
 
     async def execute(
         self,
@@ -351,6 +386,10 @@ class ComfyKit:
         result = _as_execute_result(ir, typed, self._backend(ir))
         result.duration = time.monotonic() - started
         return result
+
+
+def _frozen(cookies: str | Mapping[str, str] | None) -> Any:
+    return tuple(sorted(cookies.items())) if isinstance(cookies, Mapping) else cookies
 
 
 def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:

@@ -114,7 +114,12 @@ def _param_summary(param: ParamIR) -> str:
         for t in param.targets
     )
     text = f"{param.description.rstrip('.')}. " if param.description else ""
-    text += "Required. " if param.required else f"Default {param.default!r}. "
+    if param.required:
+        text += "Required. "
+    elif param.default is None:
+        text += "Default: each node keeps its own value (the nodes hold different ones). "
+    else:
+        text += f"Default {param.default!r}. "
     if param.type == "media":
         text += "Uploaded: a path, bytes, an http(s) URL, or a file name on the server. "
     if param.minimum is not None or param.maximum is not None:
@@ -153,7 +158,8 @@ def _param_view(param: ParamIR) -> dict[str, Any]:
         "key_literal": _s(param.key),
         "media": lit.code(lit.scalar(param.type == "media")),
         "required": lit.code(lit.scalar(param.required)),
-        "annotation": _choice_alias(param) if param.choices else _ANNOTATIONS[param.type],
+        "annotation": (_choice_alias(param) if param.choices else _ANNOTATIONS[param.type])
+        + (" | None" if not param.required and param.default is None else ""),
         "bounds": [
             f"{keyword}={lit.code(lit.scalar(value))}"
             for keyword, value in (("ge", param.minimum), ("le", param.maximum))

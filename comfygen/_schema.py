@@ -59,6 +59,9 @@ class NodeSchema:
     inputs: Mapping[str, InputSchema]
     output_node: bool = False
     display_name: str | None = None
+    # From the schema bundled with comfygen (the core nodes of one ComfyUI release), not
+    # from the server that runs the workflow: its combo options may be fewer than yours.
+    bundled: bool = False
 
 
 Schemas = Mapping[str, NodeSchema]
@@ -209,6 +212,7 @@ def _expand(data: Mapping[str, Any]) -> dict[str, NodeSchema]:
             {name: _expand_input(entry) for name, entry in node["inputs"].items()},
             bool(node.get("output_node")),
             node.get("display_name"),
+            bundled=True,
         )
         for class_type, node in data.items()
     }

@@ -3,14 +3,15 @@
 The dynamic API runs a RunningHub workflow by its id, a string of digits, exactly as
 comfykit does. A generated function runs on RunningHub when it is given a `RunningHub`
 client: the workflow id was recorded in its module at build time
-(`[tool.comfygen.runninghub]` in pyproject.toml, or `comfygen build rh:<id>`).
+(`examples/comfygen.toml`, `[tool.comfygen.runninghub]` in a pyproject.toml, or
+`comfygen build rh:<id>`).
 
 Configuration, from the environment:
 
     RUNNINGHUB_API_KEY            your key (without it this example skips itself)
     RUNNINGHUB_BASE_URL           default https://www.runninghub.ai
     COMFYGEN_EXAMPLE_RH_WORKFLOW  the id of examples/workflows/text_preview.json in your
-                                  account (default 1987654322, the id pyproject.toml gives)
+                                  account (default 1987654322, the id examples/comfygen.toml gives)
     COMFYUI_BASE_URL              a local ComfyUI for section 3 (optional)
 
     RUNNINGHUB_API_KEY=... uv run python examples/04_runninghub_cloud.py
@@ -43,7 +44,7 @@ COMFYUI_URL = os.environ.get("COMFYUI_BASE_URL") or "http://127.0.0.1:8188"
 RUNNINGHUB_KEY = os.environ.get("RUNNINGHUB_API_KEY")
 RUNNINGHUB_URL = os.environ.get("RUNNINGHUB_BASE_URL") or "https://www.runninghub.ai"
 RH_WORKFLOW = os.environ.get("COMFYGEN_EXAMPLE_RH_WORKFLOW") or "1987654322"
-# The ids `comfygen build` recorded in examples/gen (from pyproject.toml): the typed
+# The ids `comfygen build` recorded in examples/gen (from examples/comfygen.toml): the typed
 # calls run these workflows, whatever COMFYGEN_EXAMPLE_RH_WORKFLOW says.
 BUILT_TEXT_PREVIEW_ID = "1987654322"
 BUILT_INVERT_COLOR_IMAGE_ID = "1987654321"

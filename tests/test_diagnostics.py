@@ -77,7 +77,6 @@ def test_marker_diagnostics(
     ("second", "detail"),
     [
         (node("B", "$seed", seed=1.5), "conflicting types"),
-        (node("B", "$seed", seed=2), "different defaults"),
         (node("B", "$seed!", seed=1), "required in one node only"),
         (node("B", "$~seed", seed="x.png"), "media parameter in one node only"),
     ],

@@ -58,7 +58,7 @@ async def run_script(script: Path, env: dict[str, str], cwd: Path, *args: str) -
 async def runninghub() -> AsyncIterator[FakeRunningHub]:
     hub = FakeRunningHub()  # runs its tasks on its own fake ComfyUI
     await hub.start()
-    # The ids pyproject.toml gives these workflows, which examples/gen records.
+    # The ids examples/comfygen.toml gives these workflows, which examples/gen records.
     for workflow_id, name in [("1987654321", "invert_color_image"), ("1987654322", "text_preview")]:
         hub.add_workflow(workflow_id, json.loads((WORKFLOWS / f"{name}.json").read_text()))
     hub.polls_before_done = 0  # answer each task at its first poll: a faster run

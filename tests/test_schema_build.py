@@ -60,7 +60,6 @@ def test_without_a_schema_types_come_from_values(write_workflow: WriteWorkflow) 
     [
         ({"3": _sampler("$steps", steps=0)}, "out-of-range"),
         ({"3": _sampler("$cfg", cfg=1000.0)}, "out-of-range"),
-        ({"3": _sampler("$sampler_name", sampler_name="eulr")}, "not-an-option"),
         ({"3": _sampler("$steps", steps="20")}, "schema-mismatch"),
         ({"3": _sampler("$cfg.cgf")}, "unknown-input"),
         ({"3": _sampler("$model")}, "linked-input"),
@@ -76,10 +75,44 @@ def test_defaults_are_checked_against_the_schema(
     assert errors[0].node_id == "3" and errors[0].class_type == "KSampler" and errors[0].hint
 
 
-def test_loader_without_upload_marker_warns(write_workflow: WriteWorkflow) -> None:
-    result = build([write_workflow({"1": node("LoadImage", "$image", image="a.png"), "2": SAVE})])
-    assert [d.code for d in result.diagnostics] == ["upload-marker-missing"]
-    assert "$~image" in (result.diagnostics[0].hint or "")
+def test_an_option_missing_from_the_bundled_schema_is_a_warning(
+    write_workflow: WriteWorkflow, tmp_path: Path
+) -> None:
+    # The user's server may know more samplers than the core nodes comfygen bundles (custom
+    # samplers extend KSampler's list), so the bundled schema cannot refuse one: a warning,
+    # and the parameter is a plain str. A server's own schema is authoritative: an error.
+    path = write_workflow({"3": _sampler("$sampler_name", sampler_name="my_sampler"), "4": SAVE})
+    result = build([path])
+    assert [(d.code, d.severity) for d in result.diagnostics] == [("not-an-option", "warning")]
+    assert "--server" in (result.diagnostics[0].hint or "")
+    (ir,) = result.workflows
+    assert (ir.params[0].type, ir.params[0].choices) == ("str", None)
+    assert ir.params[0].default == "my_sampler"
+    module = next(f.text for f in result.files if f.path == "wf.py")
+    assert 'sampler_name: str = "my_sampler",' in module and "SamplerNameChoice" not in module
+
+    info = tmp_path / "object_info.json"
+    info.write_text(json.dumps({"KSampler": {"input": {"required": {
+        "sampler_name": [["euler", "heun"], {}]}}}}))  # fmt: skip
+    outcome = _cli("vet", "--object-info", str(info), str(path))
+    assert outcome.exit_code == 1 and "error[not-an-option]" in outcome.output, outcome.output
+
+
+def test_loader_file_inputs_take_uploads_without_the_marker(write_workflow: WriteWorkflow) -> None:
+    # comfykit uploads a path or URL given for a loader's file input even without `~`.
+    graph = {"1": node("LoadImage", "$image", image="a.png"),
+             "2": node("VHS_LoadVideo", "$clip.video", video="b.mp4", frame_load_cap=0),
+             "3": node("LoadAudio", "$voice.audio!", audio="c.wav"), "4": SAVE}  # fmt: skip
+    result = build([write_workflow(graph)])
+    assert [d.code for d in result.diagnostics if d.code != "unknown-node"] == []
+    (ir,) = result.workflows
+    assert [(p.name, p.type, p.default) for p in ir.params] == [
+        ("image", "media", "a.png"),
+        ("clip", "media", "b.mp4"),
+        ("voice", "media", None),
+    ]
+    module = next(f.text for f in result.files if f.path == "wf.py")
+    assert 'image: MediaInput = "a.png",' in module and "voice: MediaInput," in module
 
 
 def _cli(*args: str) -> Result:

@@ -44,11 +44,11 @@ def test_installed_wheel_builds_examples(tmp_path: Path) -> None:
         [
             str(venv / "bin" / "comfygen"),
             "build",
-            str(ROOT / "examples" / "workflows"),
+            "workflows",
             "-o",
             str(out),
         ],
-        cwd=ROOT,  # from the repository, so its [tool.comfygen] settings apply as in CI
+        cwd=ROOT / "examples",  # as CI builds examples/gen: with examples/comfygen.toml
         capture_output=True,
         text=True,
         env=env,

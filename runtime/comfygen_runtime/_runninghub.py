@@ -450,9 +450,9 @@ def _node_info(spec: WorkflowSpec, values: Mapping[str, Any]) -> list[dict[str, 
     differ from the workflow's own (RunningHub keeps its stored values for the rest)."""
     entries = []
     for param in spec.params:
-        if param.name not in values:
+        value = values.get(param.name)
+        if value is None:  # not passed: RunningHub keeps the workflow's own values
             continue
-        value = values[param.name]
         for target in param.targets:
             current = spec.graph.get(target.node_id, {}).get("inputs", {}).get(target.input)
             if param.required or param.media or value != current:

@@ -64,7 +64,6 @@ import hashlib
 import json
 import math
 import mimetypes
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -217,7 +216,6 @@ class FakeTask:
     outputs: list[dict[str, Any]] | None = None  # the run's result, once it succeeded
     failed_reason: dict[str, Any] | None = None  # the run's result, once it failed
     webhook_sent: bool = False
-    started: float = field(default_factory=time.monotonic)
     run_done: asyncio.Event = field(default_factory=asyncio.Event)
     runner: asyncio.Task[None] | None = None
 
@@ -265,7 +263,8 @@ class FakeRunningHub:
     parsed JSON body or form fields; a file field as its filename) of every request),
     `webhooks` ((url, payload) of every webhook attempt), `files` ("<taskId>/<name>" -> bytes).
 
-    Control: `scenarios`, `polls_before_done`, `poll_delay` (seconds added to every answer),
+    Control: `scenarios`, `polls_before_done`, `task_cost` (the `taskCostTime` reported),
+    `poll_delay` (seconds added to every answer),
     `max_poll_wait`, `account`, `add_workflow`; `comfyui` is the ComfyUI fake that runs tasks.
     """
 
@@ -291,6 +290,7 @@ class FakeRunningHub:
         # control
         self.scenarios: list[Scenario | ScenarioKind] = []
         self.polls_before_done = 1
+        self.task_cost = 1  # the taskCostTime (seconds) every finished task reports
         self.poll_delay = 0.0
         self.max_poll_wait = 5.0
         self.account: dict[str, str] = {
@@ -895,8 +895,8 @@ class FakeRunningHub:
                     }
             task.failed_reason = reason
             return
-        elapsed = max(1, math.ceil(time.monotonic() - task.started))
-        cost: str | int = str(elapsed) if task.cost_as_str else elapsed
+        # A fixed figure, not the wall clock: tests compare results across fakes and runs.
+        cost: str | int = str(self.task_cost) if task.cost_as_str else self.task_cost
         outputs: list[dict[str, Any]] = []
         for node_id, node_output in (entry.get("outputs") or {}).items():
             produced: list[tuple[str, bytes]] = []

@@ -1,0 +1,193 @@
+"""Call patterns of real comfykit applications, run with comfykit 0.1.12 and with comfygen.
+
+Each test runs one pattern the way public comfykit apps do (Pixelle-Video, Pixelle-MCP, a
+Gradio app, LoRA batch scripts, a TTS adapter...) against fresh fake servers: once with
+comfykit's own `ComfyKit` and once with `from comfygen import ComfyKit`, and compares what
+an app observes — status, texts, media, the graph the server received. Where comfygen
+differs on purpose, the test asserts both behaviours and README "Coming from comfykit"
+lists the difference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from comfykit import ComfyKit as OracleKit  # comfykit 0.1.12, the behaviour to match
+
+from comfygen import ComfyKit
+from tests.conftest import node
+from tests.fakes import FakeComfyUI
+from tests.fakes._images import encode_png, probe_png
+
+Fakes = Callable[[], Any]
+
+
+@pytest_asyncio.fixture
+async def fakes() -> AsyncIterator[Callable[[], Any]]:
+    """Start as many fresh fake ComfyUI servers as a test needs; all stopped after it."""
+    started: list[FakeComfyUI] = []
+
+    async def start() -> FakeComfyUI:
+        fake = FakeComfyUI()
+        await fake.start()
+        started.append(fake)
+        return fake
+
+    try:
+        yield start
+    finally:
+        for fake in started:
+            await fake.stop()
+
+
+def _write(tmp_path: Path, name: str, graph: dict[str, Any]) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(graph), encoding="utf-8")
+    return path
+
+
+async def _oracle(fake: FakeComfyUI, workflow: Path | str, params: dict[str, Any]) -> Any:
+    # comfykit's websocket executor: its http executor sleeps 1 s between history polls.
+    kit: Any = OracleKit(comfyui_url=fake.base_url, executor_type="websocket")
+    return await kit.execute(str(workflow), params)
+
+
+async def _ours(fake: FakeComfyUI, workflow: Path | str, params: dict[str, Any]) -> Any:
+    async with ComfyKit(comfyui_url=fake.base_url) as kit:
+        return await kit.execute(workflow, params)
+
+
+async def _download(url: str) -> bytes:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        reply = await http.get(url)
+    assert reply.status_code == 200, url
+    return reply.content
+
+
+# -- one name on several nodes with different saved values ----------------------------------
+
+SHARED_WORD = {
+    "1": node("PrimitiveString", "$word.value", value="a"),
+    "2": node("PrimitiveString", "$word.value", value="b"),
+    "3": node("StringConcatenate", "", string_a=["1", 0], string_b=["2", 0], delimiter=""),
+    "4": node("PreviewAny", "$output.text", source=["3", 0]),
+}
+
+
+async def test_one_name_with_different_saved_values(tmp_path: Path, fakes: Fakes) -> None:
+    # comfykit runs this workflow (the build used to refuse it as conflicting-bindings).
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    kit_fake, gen_fake = await fakes(), await fakes()
+    kit = await _oracle(kit_fake, workflow, {"word": "z"})
+    gen = await _ours(gen_fake, workflow, {"word": "z"})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    assert kit.texts == gen.texts == ["zz"], "the caller's value sets every node"
+    assert [p["prompt"] for p in gen_fake.prompts_received] == [
+        p["prompt"] for p in kit_fake.prompts_received
+    ]
+
+    # Without a value comfykit writes the last node's saved value into every node ("bb"),
+    # silently changing node 1; comfygen leaves each node its own value ("ab").
+    kit = await _oracle(kit_fake, workflow, {})
+    gen = await _ours(gen_fake, workflow, {})
+    assert (kit.texts, gen.texts) == (["bb"], ["ab"])
+
+
+async def test_shared_name_in_generated_code(
+    make_module: Callable[..., Any], fake_comfyui: FakeComfyUI
+) -> None:
+    import inspect
+
+    from comfygen_runtime import ComfyUI
+
+    module = make_module(SHARED_WORD, "shared_word")
+    parameter = inspect.signature(module.shared_word).parameters["word"]
+    assert parameter.default is None and "None" in str(parameter.annotation)
+    async with ComfyUI(fake_comfyui.base_url) as client:
+        kept = await module.shared_word(client=client)
+        given = await module.shared_word(word="z", client=client)
+    assert [t.text for t in kept.text] == ["ab"] and [t.text for t in given.text] == ["zz"]
+
+
+# -- loader inputs without `~` are uploaded ---------------------------------------------------
+
+INVERT_UPLOAD = {
+    "1": node("LoadImage", "$image.image", image="example.png"),
+    "2": node("ImageInvert", "", image=["1", 0]),
+    "3": node("SaveImage", "$output.result", images=["2", 0], filename_prefix="inv"),
+}
+
+
+@pytest.mark.parametrize("given", ["path", "url", "server name"])
+async def test_loader_input_without_upload_marker(tmp_path: Path, fakes: Fakes, given: str) -> None:
+    # Three of Pixelle-Video's shipped workflows title LoadImage `$image.image` and pass a
+    # local path or a URL: comfykit uploads it although the title has no `~`.
+    workflow = _write(tmp_path, "invert_upload", INVERT_UPLOAD)
+    picture = encode_png(6, 4, (200, 40, 10))
+    local = tmp_path / "photo.png"
+    local.write_bytes(picture)
+    media_host = await fakes()  # serves the picture over http for the URL case
+    media_host.file("output", "photo.png").write_bytes(picture)
+    value = {
+        "path": str(local),
+        "url": f"{media_host.base_url}/view?filename=photo.png&type=output",
+        "server name": "photo.png",
+    }[given]
+    kit_fake, gen_fake = await fakes(), await fakes()
+    for fake in (kit_fake, gen_fake):
+        fake.file("input", "photo.png").write_bytes(picture)  # for the server-name case
+    kit = await _oracle(kit_fake, workflow, {"image": value})
+    gen = await _ours(gen_fake, workflow, {"image": value})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    kit_png, gen_png = await _download(kit.images[0]), await _download(gen.images[0])
+    assert probe_png(gen_png) == (6, 4, (55, 215, 245))
+    if given == "server name":
+        # A comfykit bug comfygen fixes: for a loader input, comfykit drops a string that is
+        # neither a URL nor a local file, so the node silently loads the workflow's own file.
+        assert kit_fake.prompts_received[0]["prompt"]["1"]["inputs"]["image"] == "example.png"
+        assert probe_png(kit_png) == (64, 64, (165, 115, 55))  # the fake's example.png
+    else:
+        assert probe_png(kit_png) == probe_png(gen_png)
+    uploaded = bool(gen_fake.upload_requests)
+    assert uploaded == bool(kit_fake.upload_requests) == (given != "server name")
+    sent = gen_fake.prompts_received[0]["prompt"]["1"]["inputs"]["image"]
+    # comfygen names uploads by content (the same bytes are sent once per server).
+    assert sent.startswith("comfygen-") if uploaded else sent == "photo.png"
+
+
+# -- comfykit's attributes --------------------------------------------------------------------
+
+
+def test_attributes_are_comfykits(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RUNNINGHUB_API_KEY", "COMFYUI_API_KEY", "RUNNINGHUB_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    kit = ComfyKit(executor_type="HTTP", cookies="session=1")
+    assert kit.executor_type == "http"  # comfykit lowercases it
+    assert kit.cookies == "session=1"
+    # No RunningHub key: comfykit's attributes are plain values, not errors.
+    assert kit.runninghub_api_key is None and kit.runninghub_timeout is None
+    assert kit.runninghub_retry_count == 3 and kit.runninghub_instance_type is None
+    assert kit.runninghub_url == "https://www.runninghub.ai"
+    kit.executor_type = "WebSocket"
+    assert kit.executor_type == "websocket"
+
+
+async def test_attributes_can_be_set_and_take_effect(tmp_path: Path, fakes: Fakes) -> None:
+    # Apps build one kit and point it elsewhere later (config hot reload, a settings page).
+    first, second = await fakes(), await fakes()
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    async with ComfyKit(comfyui_url=first.base_url) as kit:
+        assert (await kit.execute(workflow, {})).status == "completed"
+        kit.comfyui_url = second.base_url
+        kit.api_key = "secret-key"
+        result = await kit.execute(workflow, {})
+        assert result.status == "completed" and result.images == []
+        assert result.texts == ["ab"]
+        assert "secret-key" not in repr(kit)
+    assert (len(first.prompts_received), len(second.prompts_received)) == (1, 1)
