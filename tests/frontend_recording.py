@@ -105,10 +105,13 @@ _SETUP = """() => {
   };
 }"""
 
-_CONVERT = """async (workflow) => {
+# A template is opened as the editor opens a file: under its file name (with no name, the
+# editor may reopen a workflow it already has instead of loading the new one).
+_CONVERT = """async ([name, workflow]) => {
   const recorder = window.__recorder;
   Object.assign(recorder, { configured: false, missing: [], errors: [] });
-  await app.loadGraphData(workflow, true, true, null, { skipAssetScans: true, deferWarnings: true });
+  const options = { skipAssetScans: true, deferWarnings: true };
+  await app.loadGraphData(workflow, true, true, name, options);
   if (!recorder.configured) return { errors: [...recorder.errors] };
   const missing = [...new Set(recorder.missing)].sort();
   if (missing.length) return { missing };
@@ -170,7 +173,9 @@ async def _record(templates: dict[str, dict[str, Any]], static: Path) -> dict[st
     await fake.start()
     try:
         async with async_playwright() as playwright:
-            with tempfile.TemporaryDirectory(prefix="comfygen-chromium-") as profile:
+            with tempfile.TemporaryDirectory(
+                prefix="comfygen-chromium-", ignore_cleanup_errors=True
+            ) as profile:
                 browser = await playwright.chromium.launch_persistent_context(
                     profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
                 )
@@ -185,7 +190,8 @@ async def _record(templates: dict[str, dict[str, Any]], static: Path) -> dict[st
                     if not classes:
                         classes = await page.evaluate(_WIDGETS)
                     for name in names[start : start + TEMPLATES_PER_PAGE]:
-                        result = await page.evaluate(_CONVERT, templates[name])
+                        result = await page.evaluate(_CONVERT, [name, templates[name]])
+                        _check_loaded(name, templates[name], result)
                         results[name] = result
                         state = "ok" if "output" in result else ", ".join(result)
                         print(f"{len(results):4}/{len(names)} {name} {state}", flush=True)
@@ -193,6 +199,14 @@ async def _record(templates: dict[str, dict[str, Any]], static: Path) -> dict[st
     finally:
         await fake.stop()
     return {"classes": classes, "results": results}
+
+
+def _check_loaded(name: str, template: dict[str, Any], result: dict[str, Any]) -> None:
+    """The editor converted this template, not one it had open before."""
+    types = {str(node.get("id")): node.get("type") for node in template.get("nodes", [])}
+    for node_id, node in result.get("output", {}).items():
+        if ":" not in node_id and types.get(node_id) != node["class_type"]:
+            raise RuntimeError(f"{name}: the editor sent node {node_id} of another workflow")
 
 
 def main() -> int:

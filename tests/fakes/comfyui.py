@@ -1597,10 +1597,11 @@ async def running_fake_comfyui(
     *,
     api_prefix_only: bool = False,
     models: Mapping[str, Sequence[str]] | None = None,
+    node_classes: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[FakeComfyUI]:
     """`async with running_fake_comfyui() as fake:` a started fake, stopped on exit.
-    `models`: the model files it has installed, as for `FakeComfyUI`."""
-    fake = FakeComfyUI(api_prefix_only=api_prefix_only, models=models)
+    `models`, `node_classes`: as for `FakeComfyUI`."""
+    fake = FakeComfyUI(api_prefix_only=api_prefix_only, models=models, node_classes=node_classes)
     await fake.start()
     try:
         yield fake
