@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from ._analyze import is_link
@@ -47,7 +48,6 @@ __all__ = ["is_ui_format", "ui_to_api"]
 MUTED = 2
 BYPASSED = 4
 SUBGRAPH_INPUT_NODE = -10
-SUBGRAPH_OUTPUT_NODE = -20
 
 DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 SEED_NAMES = frozenset({"seed", "noise_seed"})
@@ -87,6 +87,19 @@ EDITOR_NAMES = {
     "LTXVSeparateAVLatent": "LTXVSeparateAVLatent",
     "TopazImageEnhance": "Topaz Image Enhance",
 }
+
+
+class _Unset:
+    """JavaScript's `undefined`: a widget without a value, left out of what is sent."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "undefined"
+
+
+_UNSET: Any = _Unset()
 
 
 def is_ui_format(data: Any) -> bool:
@@ -144,6 +157,7 @@ class _Graph:
     links: dict[str, _Link]
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    renumbered: Mapping[str, str] = field(default_factory=dict)  # saved id -> id after loading
 
 
 @dataclass(frozen=True)
@@ -282,7 +296,8 @@ def _graph(
         }
     inputs = [s for s in raw.get("inputs") or [] if isinstance(s, dict)]
     outputs = [s for s in raw.get("outputs") or [] if isinstance(s, dict)]
-    return _Graph(key, name, by_id, [n for n, _ in nodes], links, inputs, outputs)
+    order = [n for n, _ in nodes]
+    return _Graph(key, name, by_id, order, links, inputs, outputs, dict(renumbered or {}))
 
 
 def _last_node_id(ui: Mapping[str, Any]) -> float:
@@ -391,12 +406,12 @@ def _initial(schema: InputSchema) -> Any:
             return schema.default
         if options:
             return options[0]
-        return "Loading..." if schema.remote else None
+        return "Loading..." if schema.remote else _UNSET
     if kind == DYNAMIC_COMBO:
-        return schema.dynamic_options[0][0] if schema.dynamic_options else None
+        return schema.dynamic_options[0][0] if schema.dynamic_options else _UNSET
     if schema.default is not None:
         return schema.default
-    return {"INT": 0, "FLOAT": 0, "BOOLEAN": False, "STRING": ""}.get(kind)
+    return {"INT": 0, "FLOAT": 0, "BOOLEAN": False, "STRING": ""}.get(kind, _UNSET)
 
 
 def _controls(name: str, schema: InputSchema) -> list[_Widget]:
@@ -492,6 +507,7 @@ class _Converter:
                 continue
             if instance:
                 assert isinstance(node_type, str)
+                self._check_proxy_widgets(ctx, node_id)
                 if node_type in self._expanding:
                     raise _Abort(f"subgraph {self.subgraphs[node_type].name!r} contains itself")
                 self._expanding.append(node_type)
@@ -527,6 +543,46 @@ class _Converter:
                 "class_type": node_type,
                 "_meta": {"title": title},
             }
+
+    def _check_proxy_widgets(self, ctx: _Ctx, node_id: str) -> None:
+        """Widgets an older editor promoted to a subgraph instance (`proxyWidgets`).
+
+        The editor migrates them when it loads the file (flushProxyWidgetMigration). Without
+        saved values on the instance that changes no value sent, and they are ignored; with
+        saved values, or with a primitive node as the source (the editor then rewires the
+        subgraph by slot position), it is not reproduced.
+        """
+        node = ctx.graph.nodes[node_id]
+        properties = node.get("properties")
+        entries = properties.get("proxyWidgets") if isinstance(properties, dict) else None
+        if not isinstance(entries, list) or not entries:
+            return
+        graph = self.subgraphs[node["type"]]
+        label = f"node {ctx.exec_id(node_id)} (subgraph {graph.name!r})"
+        advice = (
+            "the editor migrates them when it loads the file, which comfygen does not "
+            "reproduce; open and save the workflow in a current ComfyUI editor, or export the "
+            "API format"
+        )
+        if any(value is not None for value in node.get("widgets_values") or []):
+            self.problems.append(
+                f"{label}: it saved values for widgets an older editor promoted; {advice}"
+            )
+            return
+        for entry in entries:
+            source_id = _key(entry[0]) if isinstance(entry, list) and entry else None
+            source = graph.nodes.get(graph.renumbered.get(source_id or "", source_id or ""))
+            # A primitive the editor already replaced by a subgraph input names that input.
+            moved = (source.get("properties") or {}) if isinstance(source, dict) else {}
+            bypassed = moved.get("proxyBypassedToSubgraphInput") in [
+                sg_input.get("name") for sg_input in graph.inputs
+            ]
+            if isinstance(source, dict) and source.get("type") == PRIMITIVE_NODE and not bypassed:
+                self.problems.append(
+                    f"{label}: an older editor promoted the primitive node {source_id} inside "
+                    f"it; {advice}"
+                )
+                return
 
     def _sent(self, label: str, widgets: list[_Widget]) -> dict[str, Any]:
         """What graphToPrompt sends for the widgets (`serializeValue` where it has one)."""
@@ -904,7 +960,7 @@ class _Converter:
                 "not describe; pass the server's /object_info"
             )
             return []
-        if not _truthy(combo.value) or combo.value is _UNSET:
+        if not _truthy(combo.value):
             return []
         chosen = next((inputs for key, inputs in options if key == _key(combo.value)), None)
         widgets: list[_Widget] = []
@@ -944,16 +1000,6 @@ class _Converter:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-class _Unset:
-    """JavaScript's `undefined`: a widget without a value, left out of what is sent."""
-
-    def __repr__(self) -> str:
-        return "undefined"
-
-
-_UNSET: Any = _Unset()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -1077,9 +1123,26 @@ def _bypass_slot(
     return -1
 
 
+def _js_json(value: Any) -> Any:
+    """A value as the editor's JSON has it: JavaScript has one number type, a double, so `1.0`
+    is `1`, an integer beyond 2**53 is rounded as the editor reads it, NaN or infinity is null."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return int(Decimal(repr(float(value))))  # JSON.stringify's shortest digits
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 1e21 else value
+    if isinstance(value, list):
+        return [_js_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _js_json(item) for key, item in value.items()}
+    return value
+
+
 def _wrap(value: Any, schema: InputSchema | None) -> Any:
-    """Lists are links in the API format; the editor sends list values as {"__value__": [...]}
-    (a curve's as {"__type__": "CURVE", "__value__": [...]})."""
+    """A sent value: lists are links in the API format, so the editor sends list values as
+    {"__value__": [...]} (a curve's as {"__type__": "CURVE", "__value__": [...]})."""
+    value = _js_json(value)
     if not isinstance(value, list):
         return value
     if schema is not None and _widget_type(schema) == "CURVE":
@@ -1097,25 +1160,69 @@ def _resolved(label: str, widget: _Widget, value: Any, problems: list[str]) -> A
 
 
 _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
+_ESCAPED = re.compile(r"\\([{}|])")
 
 
 def _dynamic_prompt(text: str) -> tuple[str, str | None]:
-    """The frontend's dynamic prompts: comments are removed and `{a|b}` picks one at random.
+    """The frontend's dynamic prompts (processDynamicPrompt): comments are removed, `{a|b}`
+    picks one option at random, `\\{` keeps a brace. A block whose options differ is random in
+    the editor, so it is a problem here; one option (or equal ones) is simply replaced."""
+    result, random = _prompt(text)
+    if random:
+        return result, (
+            "holds a {a|b} choice, which the editor resolves at random each run; "
+            "write the chosen text instead"
+        )
+    return result, None
 
-    Braces with a single option are replaced by it, as the editor does; a real choice is
-    random in the editor, so it is a problem here.
-    """
-    prompt = _COMMENTS.sub("", text)
-    while "{" in prompt.replace("\\{", "", 1) and "}" in prompt.replace("\\}", "", 1):
-        start = prompt.replace("\\{", "00", 1).index("{")
-        end = prompt.replace("\\}", "00", 1).index("}")
-        if end < start:
-            return prompt, "has a '}' before its '{', which the editor's dynamic prompts garble"
-        options = prompt[start + 1 : end].split("|")
-        if len(options) > 1:
-            return prompt, (
-                "holds a {a|b} choice, which the editor resolves at random each run; "
-                "write the chosen text instead"
-            )
-        prompt = prompt[:start] + options[0] + prompt[end + 1 :]
-    return prompt, None
+
+def _prompt(text: str) -> tuple[str, bool]:
+    """processDynamicPrompt, with the choice it would make at random flagged instead."""
+    text = _COMMENTS.sub("", text)
+    position = 0
+    random = False
+
+    def escape() -> str:
+        nonlocal position
+        position += 1
+        return "\\" + (text[position - 1] if position <= len(text) else "undefined")
+
+    def choice_block() -> str:
+        nonlocal position, random
+        options: list[str] = []
+        current = ""
+        depth = 0
+        while position < len(text):
+            char = text[position]
+            position += 1
+            if char == "\\":
+                current += escape()
+                continue
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                if not depth:
+                    break
+                depth -= 1
+            elif char == "|" and not depth:
+                options.append(current)
+                current = ""
+                continue
+            current += char
+        options.append(current)
+        chosen = [_prompt(option) for option in options]
+        if any(flag for _, flag in chosen) or len({text for text, _ in chosen}) > 1:
+            random = True
+        return chosen[0][0]
+
+    out = ""
+    while position < len(text):
+        char = text[position]
+        position += 1
+        if char == "\\":
+            out += escape()
+        elif char == "{":
+            out += choice_block()
+        else:
+            out += char
+    return _ESCAPED.sub(r"\1", out), random
