@@ -741,16 +741,19 @@ class _Converter:
                     "the editor replaces when it queues (dates, other widgets); write the value"
                 )
                 continue
-            for link in graph.links.values():
-                if link.origin != node_id or link.origin_slot != 0:
-                    continue
-                target = graph.nodes.get(link.target)
+            # applyFirstWidgetValueToGraph: the links its output lists, each to the input
+            # that holds it (the editor fixes links' target slots after loading).
+            outputs = _slots(node, "outputs")
+            link_ids = outputs[0].get("links") if outputs else None
+            for link_id in link_ids if isinstance(link_ids, list) else []:
+                link = graph.links.get(_key(link_id))
+                target = graph.nodes.get(link.target) if link is not None else None
                 slots = _slots(target, "inputs") if target is not None else []
-                if link.target_slot >= len(slots):
-                    continue
-                widget = slots[link.target_slot].get("widget")
-                if isinstance(widget, dict) and isinstance(widget.get("name"), str):
-                    self._overrides[(graph.key, link.target, widget["name"])] = value
+                slot = next((s for s in slots if _key(s.get("link")) == _key(link_id)), None)
+                widget = slot.get("widget") if slot is not None else None
+                name = widget.get("name") if isinstance(widget, dict) else None
+                if link is not None and isinstance(name, str):
+                    self._overrides[(graph.key, link.target, name)] = value
 
     def _promoted(self, ctx: _Ctx, node_id: str) -> dict[str, Any] | None:
         """A subgraph instance's promoted widgets: its input name -> value.

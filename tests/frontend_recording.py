@@ -13,9 +13,9 @@ The script serves the editor (`comfyui-frontend-package`, the version the record
 from the fake ComfyUI with the recorded `/object_info`, drives the system chromium headless
 through Playwright, and writes `tests/ui_format/frontend-<version>.json.gz`: per template either
 the editor's `output`, or the node types the editor does not know (`missing`), or the errors
-that stopped it (`errors`); and per node class the widgets the editor gives a new node of it
-(`classes`). The `frontend` dependency group is not installed by default: the
-test run only reads the recording.
+that stopped it (`errors`); the same for the hand-made editor files of `tests/ui_format/cases`
+(`cases`); and per node class the widgets the editor gives a new node of it (`classes`). The
+`frontend` dependency group is not installed by default: the test run only reads the recording.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 HERE = Path(__file__).parent
 FRONTEND_VERSION = "1.49.6"  # ComfyUI 0.33.0's required_frontend_version
 RECORDING = HERE / "ui_format" / f"frontend-{FRONTEND_VERSION}.json.gz"
+CASES = HERE / "ui_format" / "cases"  # hand-made editor files, one rule each
 TEMPLATE_PACKAGE = "comfyui_workflow_templates_json"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -79,8 +80,14 @@ def editor_templates() -> dict[str, dict[str, Any]]:
     return found
 
 
+def editor_cases() -> dict[str, dict[str, Any]]:
+    """The hand-made editor files by file name, sorted."""
+    return {p.name: json.loads(p.read_text("utf-8")) for p in sorted(CASES.glob("*.json"))}
+
+
 def load_recording() -> dict[str, Any]:
-    """The recorded file: `{"frontend", "templates", "results": {name: result}}`."""
+    """The recorded file: `{"frontend", "templates", "results": {name: result}, "cases":
+    {name: result}, "classes": {class: widgets}}`."""
     data: dict[str, Any] = json.loads(gzip.decompress(RECORDING.read_bytes()))
     return data
 
@@ -107,7 +114,8 @@ _SETUP = """() => {
 
 # A template is opened as the editor opens a file: under its file name (with no name, the
 # editor may reopen a workflow it already has instead of loading the new one).
-_CONVERT = """async ([name, workflow]) => {
+_CONVERT = """async ([name, text]) => {
+  const workflow = JSON.parse(text);  // as the editor reads a file
   const recorder = window.__recorder;
   Object.assign(recorder, { configured: false, missing: [], errors: [] });
   const options = { skipAssetScans: true, deferWarnings: true };
@@ -161,12 +169,15 @@ _WIDGETS = """() => {
 }"""
 
 
-async def _record(templates: dict[str, dict[str, Any]], static: Path) -> dict[str, Any]:
+async def _record(
+    templates: dict[str, dict[str, Any]], cases: dict[str, dict[str, Any]], static: Path
+) -> dict[str, Any]:
     from playwright.async_api import Page, async_playwright
 
     from tests.fakes import FakeComfyUI
 
     results: dict[str, Any] = {}
+    recorded_cases: dict[str, Any] = {}
     classes: dict[str, Any] = {}
 
     async def open_editor(page: Page) -> None:
@@ -192,19 +203,21 @@ async def _record(templates: dict[str, dict[str, Any]], static: Path) -> dict[st
                 await page.add_init_script("localStorage.clear(); sessionStorage.clear();")
                 await open_editor(page)
                 classes = await page.evaluate(_WIDGETS)
-                for count, (name, template) in enumerate(templates.items()):
+                workflows = [(results, templates), (recorded_cases, cases)]
+                jobs = [(into, n, w) for into, named in workflows for n, w in named.items()]
+                for count, (into, name, workflow) in enumerate(jobs):
                     if count % TEMPLATES_PER_PAGE == 0:
                         await open_editor(page)
-                    result = await page.evaluate(_CONVERT, [name, template])
-                    if not _loaded(template, result):
+                    result = await page.evaluate(_CONVERT, [name, json.dumps(workflow)])
+                    if not _loaded(workflow, result):
                         raise RuntimeError(f"{name}: the editor sent another workflow")
-                    results[name] = result
+                    into[name] = result
                     state = "ok" if "output" in result else ", ".join(result)
-                    print(f"{len(results):4}/{len(templates)} {name} {state}", flush=True)
+                    print(f"{count + 1:4}/{len(jobs)} {name} {state}", flush=True)
                 await browser.close()
     finally:
         await fake.stop()
-    return {"classes": classes, "results": results}
+    return {"classes": classes, "results": results, "cases": recorded_cases}
 
 
 def _loaded(template: dict[str, Any], result: dict[str, Any]) -> bool:
@@ -241,7 +254,7 @@ def main() -> int:
     from importlib.metadata import version as installed
 
     static = Path(comfyui_frontend_package.__file__).parent / "static"
-    recorded = asyncio.run(_record(templates, static))
+    recorded = asyncio.run(_record(templates, editor_cases(), static))
     results = recorded["results"]
     document = {
         "frontend": version,

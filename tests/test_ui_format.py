@@ -27,6 +27,7 @@ from comfygen._schema import InputSchema, NodeSchema, bundled
 from comfygen._ui import _UNSET, _Converter, _Widget, ui_to_api
 from tests.frontend_recording import (
     FRONTEND_VERSION,
+    editor_cases,
     editor_templates,
     load_recording,
     templates_folder,
@@ -40,6 +41,7 @@ RECORDING = load_recording()
 TEMPLATES = editor_templates()
 CONVERTED = sorted(n for n, r in RECORDING["results"].items() if "output" in r)
 MISSING = sorted(n for n, r in RECORDING["results"].items() if "missing" in r)
+CASES = editor_cases()
 
 
 def _vendored() -> list[Path]:
@@ -56,6 +58,7 @@ def test_the_recording_is_of_the_installed_templates() -> None:
     assert RECORDING["frontend"] == FRONTEND_VERSION
     assert RECORDING["templates"] == TEMPLATES_VERSION
     assert sorted(RECORDING["results"]) == sorted(TEMPLATES)
+    assert sorted(RECORDING["cases"]) == sorted(CASES)
     assert len(CONVERTED) + len(MISSING) == len(TEMPLATES)  # the editor loaded every one
 
 
@@ -97,6 +100,16 @@ def test_conversion_is_the_editors(name: str) -> None:
     assert problems == []
     assert graph is not None
     assert _differences(expected, graph) == []
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hand_made_case_is_converted_as_the_editor_does(name: str) -> None:
+    # tests/ui_format/cases: one rule each (renumbering, nested muted subgraphs, numbers,
+    # values in order, dynamic prompts, primitives, bypass), recorded in the editor too.
+    graph, problems = ui_to_api(CASES[name], bundled())
+    assert problems == []
+    assert graph is not None
+    assert _differences(RECORDING["cases"][name]["output"], graph) == []
 
 
 @pytest.mark.parametrize("name", MISSING)
