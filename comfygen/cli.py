@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -308,6 +309,140 @@ def _type_label(param: Any) -> str:
 
 
 main.add_command(run_command)
+
+
+@main.command("serve")
+@_SOURCES
+@click.option(
+    "--server",
+    "servers",
+    multiple=True,
+    metavar="URL",
+    help="A ComfyUI server to run on (default: COMFYUI_BASE_URL, then "
+    "http://127.0.0.1:8188). Repeatable: several servers make a pool.",
+)
+@click.option(
+    "--runninghub",
+    is_flag=True,
+    help="Run on RunningHub (RUNNINGHUB_API_KEY): every workflow needs a RunningHub id "
+    "(rh:ID sources, --runninghub-id, or comfygen.toml).",
+)
+@_RUNNINGHUB_IDS
+@click.option(
+    "--object-info",
+    "object_info",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A server's /object_info saved as JSON, for exact types of its (custom) nodes. "
+    "Repeatable.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port, printed at startup).",
+)
+@click.option(
+    "--stdio",
+    is_flag=True,
+    help="Speak MCP over stdin/stdout only (for MCP clients that start the server).",
+)
+@click.option(
+    "--timeout", type=float, help="Give up on (and cancel) a job after this many seconds."
+)
+def serve_command(
+    sources: tuple[str, ...],
+    servers: tuple[str, ...],
+    runninghub: bool,
+    runninghub_ids: dict[Path, str],
+    object_info: tuple[Path, ...],
+    host: str,
+    port: int,
+    stdio: bool,
+    timeout: float | None,
+) -> None:
+    """Serve the workflows in SOURCES as MCP tools and as an HTTP API.
+
+    \b
+    comfygen serve workflows/ --server http://gpu-box:8188
+        HTTP API at http://127.0.0.1:8000/ (OpenAPI at /openapi.json, docs at /docs)
+        MCP (streamable HTTP) at http://127.0.0.1:8000/mcp
+    comfygen serve workflows/ --stdio          MCP over stdin/stdout
+
+    Every workflow is one tool and one endpoint (POST /workflows/NAME, or
+    /workflows/NAME/jobs for a job to poll, follow and cancel), with its parameters'
+    types, bounds and choices as schema. Needs the serve extra: comfygen[serve].
+    """
+    import asyncio
+    import socket
+
+    try:
+        from . import _serve
+    except ImportError as error:
+        raise click.UsageError(
+            f"`comfygen serve` needs the serve extra ({error.name} is not installed): "
+            "pip install 'comfygen[serve]'"
+        ) from None
+    if servers and runninghub:
+        raise click.UsageError("--server and --runninghub exclude each other")
+    schemas = _SchemaOptions(object_info, None, False, False).schemas()
+    try:
+        backend, label, notes = _serve.open_backend(servers, runninghub=runninghub)
+        attached = {**load_runninghub_ids(Path.cwd()), **runninghub_ids}
+        catalog, warnings = _serve.load_catalog(
+            list(sources),
+            backend=backend,
+            backend_label=label,
+            runninghub=runninghub,
+            runninghub_ids=attached,
+            schemas=schemas,
+            timeout=timeout,
+            notes=notes,
+        )
+    except (ValueError, ProjectConfigError) as error:
+        raise click.UsageError(str(error)) from None
+    except BuildError as error:
+        _report(error.diagnostics)
+        errors = sum(d.severity == "error" for d in error.diagnostics)
+        click.echo(f"comfygen: {errors} error(s); nothing is served.", err=True)
+        sys.exit(1)
+    _report(warnings)
+
+    def say(text: str) -> None:
+        click.echo(text, err=stdio)  # with --stdio, stdout carries the protocol
+
+    say(f"comfygen serve: {len(catalog.entries)} workflow(s) on {catalog.backend_label}")
+    for note in catalog.notes:
+        say(f"  note: {note}")
+    width = max(len(name) for name in catalog.entries)
+    for entry in catalog.entries.values():
+        say(f"  {entry.name:<{width}}  {entry.source}")
+
+    async def run(sock: socket.socket | None) -> None:
+        try:
+            if sock is None:
+                await _serve.serve_stdio(catalog)
+            else:
+                await _serve.http_server(_serve.create_app(catalog, host=host)).serve([sock])
+        finally:
+            await catalog.close()
+
+    if stdio:
+        say("MCP: stdio")
+        asyncio.run(run(None))
+        return
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as error:
+        raise click.UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{sock.getsockname()[1]}"
+    say(f"HTTP API: {base}/  (OpenAPI: {base}/openapi.json, docs: {base}/docs)")
+    say(f"MCP: {base}/mcp  (streamable HTTP)")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(sock))
 
 
 if __name__ == "__main__":  # python -m comfygen.cli

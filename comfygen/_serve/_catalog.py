@@ -1,0 +1,349 @@
+"""The served workflows: the one place where `comfygen serve` touches the compiler and the
+runtime.
+
+`load_catalog` runs the compiler's own stages (sources -> DSL -> IR) over the given files
+and directories and turns each workflow into an `Entry`: its name, description, strict
+params model, result model and runtime spec. `Catalog.run` makes the same runtime call a
+generated function makes. The MCP tools and the HTTP API are built from these entries
+only, so when the compiler or the runtime change shape, this module is what follows.
+
+The params model is the strict one of generated code: unknown keys are refused, numbers
+are bounded, combos are `Literal` choices. Media parameters take an http(s) URL or a
+`data:` URI (base64); a local path is never accepted from a client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+from comfygen_runtime import (
+    Backend,
+    ComfyUI,
+    EventHandler,
+    OutputKind,
+    RunningHub,
+    WorkflowResult,
+    WorkflowSpec,
+    run_workflow,
+)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from .._build import analyze_sources
+from .._diagnostics import BuildError, Diagnostic, quote
+from .._dynamic import result_model, spec_from_ir
+from .._ir import OutputIR, ParamIR, WorkflowIR
+from .._schema import Schemas, bundled
+
+__all__ = [
+    "DESCRIPTION_TITLE",
+    "MAX_MEDIA_BYTES",
+    "Catalog",
+    "Entry",
+    "MediaValue",
+    "OutputInfo",
+    "load_catalog",
+    "media_value",
+    "open_backend",
+    "params_model",
+]
+
+# ComfyUI refuses larger uploads (server.py's max_upload_size default).
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+
+_DATA_URI = re.compile(r"data:(?P<type>[^,;]*)(?P<params>(;[^,;]*)*?);base64,(?P<data>.*)", re.S)
+_MEDIA_PATTERN = r"^(https?://|data:)"
+_MEDIA_HELP = (
+    "An http(s) URL (fetched by the service) or a data: URI with base64 content, "
+    "e.g. data:image/png;base64,iVBORw0..."
+)
+
+
+def media_value(value: str) -> bytes | str:
+    """A client's media value: an http(s) URL stays as is, a data: URI becomes its bytes."""
+    if re.match(r"https?://", value):
+        return value
+    match = _DATA_URI.fullmatch(value)
+    if match is None:
+        raise ValueError("expected an http(s) URL or a data: URI with ';base64,' content")
+    if len(match["data"]) > MAX_MEDIA_BYTES * 4 // 3 + 4:
+        raise ValueError(f"the data is larger than {MAX_MEDIA_BYTES // (1024 * 1024)} MiB")
+    try:
+        return base64.b64decode(match["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the data: URI's content is not valid base64") from None
+
+
+MediaValue = Annotated[
+    str,
+    Field(pattern=_MEDIA_PATTERN, json_schema_extra={"format": "uri"}),
+    AfterValidator(media_value),
+]
+
+_SCALARS: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    """A result field of a workflow: its name, kind and what it holds."""
+
+    name: str
+    kind: OutputKind
+    description: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One served workflow."""
+
+    name: str
+    source: str
+    description: str
+    params_model: type[BaseModel]
+    result_model: type[WorkflowResult]
+    spec: WorkflowSpec
+    outputs: tuple[OutputInfo, ...]
+
+
+@dataclass
+class Catalog:
+    """The workflows served, by name, and the backend they run on."""
+
+    entries: dict[str, Entry]
+    backend: Backend
+    backend_label: str
+    timeout: float | None = None
+    notes: tuple[str, ...] = ()
+
+    async def run(
+        self,
+        entry: Entry,
+        params: BaseModel,
+        *,
+        on_event: EventHandler | None = None,
+        idempotency_key: str | None = None,
+    ) -> WorkflowResult:
+        """Run `entry` with validated `params` on the catalog's backend.
+
+        `idempotency_key` is accepted for the runtime's idempotent submission; until
+        `run_workflow` takes one, `JobRegistry` deduplicates keys within this process and
+        the key is not sent anywhere.
+        """
+        del idempotency_key  # the runtime has no idempotency_key= yet (see the docstring)
+        return await run_workflow(
+            entry.spec,
+            params,
+            entry.result_model,
+            client=self.backend,
+            on_event=on_event,
+            timeout=self.timeout,
+        )
+
+    async def close(self) -> None:
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            await close()
+
+
+def load_catalog(
+    sources: Sequence[str | Path],
+    *,
+    backend: Backend,
+    backend_label: str,
+    runninghub: bool = False,
+    runninghub_ids: Mapping[Path, str] | None = None,
+    schemas: Schemas | None = None,
+    timeout: float | None = None,
+    notes: Sequence[str] = (),
+) -> tuple[Catalog, list[Diagnostic]]:
+    """Compile every workflow under `sources` into a catalog; raises `BuildError`.
+
+    Returns the catalog and the compiler's warnings. With `runninghub`, every workflow
+    must have a RunningHub id (from `runninghub_ids`).
+    """
+    irs, diagnostics = analyze_sources(
+        list(sources), runninghub_ids, bundled() if schemas is None else schemas
+    )
+    if runninghub:
+        diagnostics += [
+            Diagnostic(
+                "error",
+                "no-runninghub-id",
+                "--runninghub serves workflows by their RunningHub id, and this one has none",
+                ir.source,
+                hint="attach one with --runninghub-id FILE=ID or in comfygen.toml "
+                "([runninghub]), or serve rh:<id> instead of the file",
+            )
+            for ir in irs
+            if ir.runninghub_id is None
+        ]
+    if any(d.severity == "error" for d in diagnostics):
+        raise BuildError(diagnostics)
+    roots = [Path(source) for source in sources if Path(source).exists()]
+    entries = {str(ir.function): _entry(ir, _description(ir, roots)) for ir in irs}
+    catalog = Catalog(entries, backend, backend_label, timeout, tuple(notes))
+    return catalog, diagnostics
+
+
+def open_backend(
+    servers: Sequence[str], *, runninghub: bool
+) -> tuple[Backend, str, tuple[str, ...]]:
+    """The backend to run on, a label for it, and notes about the choice.
+
+    Several servers will make a `ComfyUIPool` once the runtime has one; until then the
+    first server runs every job (the note says so).
+    """
+    if runninghub:
+        client: Backend = RunningHub()
+        return client, "RunningHub", ()
+    comfyui = ComfyUI(servers[0] if servers else None)
+    notes: tuple[str, ...] = ()
+    if len(servers) > 1:
+        notes = (
+            f"{len(servers)} servers given; until the runtime's server pool lands, "
+            f"every job runs on the first one ({_display(comfyui)})",
+        )
+    return comfyui, f"ComfyUI at {_display(comfyui)}", notes
+
+
+def _display(client: ComfyUI) -> str:
+    return repr(client).removeprefix("ComfyUI(").removesuffix(")").strip("'\"")
+
+
+# -- the strict params model -------------------------------------------------------------
+
+
+def _param_description(param: ParamIR) -> str:
+    text = (
+        param.description
+        or "Sets "
+        + " and ".join(
+            f"input {quote(t.input)} of node {quote(t.node.node_id)} ({t.node.class_type})"
+            for t in param.targets
+        )
+        + "."
+    )
+    if param.type == "media":
+        text = f"{text.rstrip('.')}. {_MEDIA_HELP}"
+    return text
+
+
+def _bound(param: ParamIR, value: float | None) -> float | None:
+    if value is not None and param.type == "int" and float(value).is_integer():
+        return int(value)
+    return value
+
+
+def _param_field(param: ParamIR) -> tuple[Any, Any]:
+    annotation: Any
+    if param.type == "media":
+        annotation = MediaValue
+    elif param.choices:
+        annotation = Literal[param.choices]  # the tuple's items are the choices
+    else:
+        annotation = _SCALARS[param.type]
+    default: Any = ...
+    if not param.required:
+        default = param.default
+        if default is None:  # the nodes keep their own (differing) values
+            annotation = annotation | None
+    info = Field(
+        default,
+        ge=_bound(param, param.minimum),
+        le=_bound(param, param.maximum),
+        description=_param_description(param),
+    )
+    return annotation, info
+
+
+def params_model(ir: WorkflowIR) -> type[BaseModel]:
+    """The params model of generated code: strict keys, typed, bounded, documented."""
+    fields: dict[str, Any] = {str(param.name): _param_field(param) for param in ir.params}
+    model: type[BaseModel] = pydantic.create_model(
+        str(ir.params_class),
+        __config__=ConfigDict(extra="forbid", frozen=True, title=str(ir.params_class)),
+        __doc__=f"Parameters of the workflow {quote(ir.source)}.",
+        **fields,
+    )
+    return model
+
+
+# -- outputs and descriptions ------------------------------------------------------------
+
+_KIND_WORDS = {"image": "images", "video": "videos", "audio": "audio files", "text": "texts",
+               "file": "files"}  # fmt: skip
+
+
+def _output_info(output: OutputIR) -> OutputInfo:
+    nodes = ", ".join(f"{n.node_id} ({n.class_type})" for n in output.nodes)
+    return OutputInfo(
+        output.name, output.kind, f"{_KIND_WORDS[output.kind].capitalize()} from node {nodes}."
+    )
+
+
+def _entry(ir: WorkflowIR, description: str | None) -> Entry:
+    outputs = tuple(_output_info(output) for output in ir.outputs)
+    summary = description or f"Runs the ComfyUI workflow {quote(ir.source)}."
+    if outputs:
+        listed = "; ".join(f"{o.name} ({_KIND_WORDS[o.kind]})" for o in outputs)
+        summary = f"{summary.rstrip()}\n\nReturns {listed}."
+    return Entry(
+        name=str(ir.function),
+        source=ir.source,
+        description=summary,
+        params_model=params_model(ir),
+        result_model=result_model(ir),
+        spec=spec_from_ir(ir),
+        outputs=outputs,
+    )
+
+
+DESCRIPTION_TITLE = "$description"
+
+
+def _description(ir: WorkflowIR, roots: list[Path]) -> str | None:
+    """The workflow's own description, if it has one (proposed DSL addition):
+
+    - in an editor (UI-format) save, the text of a Note or MarkdownNote node titled
+      `$description` (notes never reach the API graph, so nothing else sees it);
+    - else a Markdown file beside the workflow with the same stem (`book_cover.md`).
+    """
+    path = _source_path(ir.source, roots)
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        data = None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    for node in nodes if isinstance(nodes, list) else []:
+        if (
+            isinstance(node, dict)
+            and node.get("type") in ("Note", "MarkdownNote")
+            and str(node.get("title", "")).strip() == DESCRIPTION_TITLE
+        ):
+            values = node.get("widgets_values")
+            if isinstance(values, list) and values and isinstance(values[0], str):
+                return values[0].strip() or None
+    beside = path.with_suffix(".md")
+    try:
+        # bytes, not text mode: the description is kept exactly, "\r" included
+        return beside.read_bytes().decode("utf-8", "replace").strip() or None
+    except OSError:
+        return None
+
+
+def _source_path(display: str, roots: list[Path]) -> Path | None:
+    """The file a workflow came from (`ir.source` is shown relative to its root)."""
+    for root in roots:
+        candidate = root / display if root.is_dir() else root
+        if candidate.is_file() and (root.is_dir() or root.name == display):
+            return candidate
+    return None
