@@ -119,7 +119,11 @@ _CONVERT = """async ([name, text]) => {
   const recorder = window.__recorder;
   Object.assign(recorder, { configured: false, missing: [], errors: [] });
   const options = { skipAssetScans: true, deferWarnings: true };
-  await app.loadGraphData(workflow, true, true, name, options);
+  try {
+    await app.loadGraphData(workflow, true, true, name, options);
+  } catch (error) {  // a file the editor cannot even start to load
+    return { errors: [String((error && error.stack) || error)] };
+  }
   if (!recorder.configured) return { errors: [...recorder.errors] };
   const missing = [...new Set(recorder.missing)].sort();
   if (missing.length) return { missing };

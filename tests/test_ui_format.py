@@ -132,6 +132,24 @@ def test_conversion_counts() -> None:
     assert counts == (644, 530, 523, 7, 114)
 
 
+def test_every_template_builds_or_names_what_blocks_it() -> None:
+    # No template crashes the build: it compiles, or fails with `ui-format` naming the cause.
+    from comfygen import build
+    from comfygen._diagnostics import BuildError
+
+    folder, _ = templates_folder()
+    assert folder is not None
+    built = 0
+    for name in TEMPLATES:
+        try:
+            build([folder / name], verify=False)
+            built += 1
+        except BuildError as error:
+            codes = {d.code for d in error.diagnostics if d.severity == "error"}
+            assert codes == {"ui-format"}, (name, error.diagnostics)
+    assert built == 523
+
+
 def _new_widgets(class_type: str) -> list[_Widget]:
     return _Converter(bundled())._new_widgets(class_type, class_type, bundled()[class_type], [])
 
@@ -340,7 +358,14 @@ def test_links_through_reroutes_and_notes_are_dropped() -> None:
 def test_primitive_node_value_flows_into_the_linked_widgets() -> None:
     ui = _sampler_chain()
     ui["nodes"].append(
-        _node(8, "PrimitiveNode", [42, "increment"], outputs=[{"name": "INT", "type": "INT"}])
+        _node(
+            8,
+            "PrimitiveNode",
+            [42, "increment"],
+            outputs=[
+                {"name": "INT", "type": "INT", "links": [5], "widget": {"name": "seed"}},
+            ],
+        )  # fmt: skip
     )
     ui["nodes"][2]["inputs"].append(_slot("seed", "INT", 5, widget=True))
     ui["links"].append([5, 8, 0, 3, 1, "INT"])
@@ -427,6 +452,37 @@ def test_editor_computed_widgets_are_problems() -> None:
     assert _convert(_ui([painter], []))["1"]["inputs"]["mask"] == "m.png [input]"
 
 
+def _definition(
+    subgraph_id: str,
+    name: str,
+    inputs: list[dict[str, Any]] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A subgraph definition as the editor saves it (its slots have ids, its io nodes boxes)."""
+    slots = [
+        {**slot, "id": f"{subgraph_id[:-4]}{10 * kind + index:04d}"}
+        for kind, group in enumerate((inputs or [], outputs or []), start=1)
+        for index, slot in enumerate(group)
+    ]
+    return {
+        "id": subgraph_id,
+        "version": 1,
+        "state": {"lastGroupId": 0, "lastNodeId": 0, "lastLinkId": 0, "lastRerouteId": 0},
+        "revision": 0,
+        "config": {},
+        "name": name,
+        "inputNode": {"id": -10, "bounding": [-400, 0, 120, 100]},
+        "outputNode": {"id": -20, "bounding": [400, 0, 120, 100]},
+        "inputs": slots[: len(inputs or [])],
+        "outputs": slots[len(inputs or []) :],
+        "widgets": [],
+        "nodes": [],
+        "groups": [],
+        "links": [],
+        "extra": {},
+    }
+
+
 def _subgraph_workflow() -> dict[str, Any]:
     """A subgraph around a KSampler whose seed and steps are promoted to the instance."""
     sampler = _node(
@@ -440,15 +496,17 @@ def _subgraph_workflow() -> dict[str, Any]:
         ],
         outputs=[{"name": "LATENT", "type": "LATENT", "links": [14]}],
     )
-    subgraph: dict[str, Any] = {
-        "id": "0b5e1a52-0000-4000-8000-000000000001",
-        "name": "Sampler",
-        "inputs": [
+    subgraph = _definition(
+        "0b5e1a52-0000-4000-8000-000000000001",
+        "Sampler",
+        inputs=[
             {"name": "model", "type": "MODEL", "linkIds": [11]},
             {"name": "seed", "type": "INT", "linkIds": [12]},
             {"name": "steps", "type": "INT", "linkIds": [13]},
         ],
-        "outputs": [{"name": "LATENT", "type": "LATENT", "linkIds": [14]}],
+        outputs=[{"name": "LATENT", "type": "LATENT", "linkIds": [14]}],
+    )
+    subgraph |= {
         "nodes": [sampler],
         "links": [
             {
@@ -753,14 +811,8 @@ def test_nested_muted_subgraph_still_sends_its_nodes_as_the_editor_does() -> Non
     # SubgraphNode.getInnerNodes looks at the mode of root-level instances only.
     ui = _subgraph_workflow()
     inner = copy.deepcopy(ui["definitions"]["subgraphs"][0])
-    outer = {
-        "id": "0b5e1a52-0000-4000-8000-000000000002",
-        "name": "Outer",
-        "inputs": [],
-        "outputs": [],
-        "nodes": [_node(20, inner["id"], [], mode=2)],
-        "links": [],
-    }
+    outer = _definition("0b5e1a52-0000-4000-8000-000000000002", "Outer")
+    outer["nodes"] = [_node(20, inner["id"], [], mode=2)]
     ui["definitions"]["subgraphs"].append(outer)
     ui["nodes"].append(_node(30, outer["id"], []))
     ui["nodes"].append(_node(31, outer["id"], [], mode=2))  # muted at the root: not expanded
