@@ -357,16 +357,8 @@ def test_links_through_reroutes_and_notes_are_dropped() -> None:
 
 def test_primitive_node_value_flows_into_the_linked_widgets() -> None:
     ui = _sampler_chain()
-    ui["nodes"].append(
-        _node(
-            8,
-            "PrimitiveNode",
-            [42, "increment"],
-            outputs=[
-                {"name": "INT", "type": "INT", "links": [5], "widget": {"name": "seed"}},
-            ],
-        )  # fmt: skip
-    )
+    output = {"name": "INT", "type": "INT", "links": [5], "widget": {"name": "seed"}}
+    ui["nodes"].append(_node(8, "PrimitiveNode", [42, "increment"], outputs=[output]))
     ui["nodes"][2]["inputs"].append(_slot("seed", "INT", 5, widget=True))
     ui["links"].append([5, 8, 0, 3, 1, "INT"])
     assert _convert(ui)["3"]["inputs"]["seed"] == 42
