@@ -96,8 +96,8 @@ def _input(spec: Any) -> InputSchema | None:
     default = extra.get("default")
     upload = None
     if kind == "COMBO":
-        flags = {"image": "image", "animated_image": "image", "video": "video", "audio": "audio"}
-        upload = next((v for k, v in flags.items() if extra.get(f"{k}_upload") is True), None)
+        kinds = {"image": "image", "animated_image": "image", "video": "video", "audio": "audio"}
+        upload = next((v for k, v in kinds.items() if extra.get(f"{k}_upload") is True), None)
     dynamic = None
     if kind == "COMFY_DYNAMICCOMBO_V3":
         dynamic = tuple(
