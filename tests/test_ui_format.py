@@ -810,3 +810,31 @@ def test_nested_muted_subgraph_still_sends_its_nodes_as_the_editor_does() -> Non
     ui["nodes"].append(_node(31, outer["id"], [], mode=2))  # muted at the root: not expanded
     graph = _convert(ui)
     assert "30:20:5" in graph and not any(key.startswith("31:") for key in graph)
+
+
+async def test_the_fake_serves_the_editor_for_the_recording(tmp_path: Path) -> None:
+    # tests/frontend_recording.py runs the real editor against the fake: its static files at
+    # /, the user endpoints it asks for at start, and the recorded /object_info.
+    import httpx
+
+    from tests.fakes import FakeComfyUI
+
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>editor</title>")
+    (tmp_path / "assets" / "app.js").write_text("window.app = {}")
+    fake = FakeComfyUI(frontend=tmp_path)
+    await fake.start()
+    try:
+        async with httpx.AsyncClient(base_url=fake.base_url) as client:
+            assert "editor" in (await client.get("/")).text
+            assert (await client.get("/assets/app.js")).text == "window.app = {}"
+            assert (await client.get("/api/users")).json() == {
+                "storage": "server",
+                "migrated": True,
+            }
+            assert (await client.get("/api/settings")).json() == {}
+            assert (await client.get("/api/userdata/workflows%2Fa.json")).status_code == 404
+            assert "KSampler" in (await client.get("/api/object_info")).json()
+            assert (await client.get("/nothing-here")).status_code == 404
+    finally:
+        await fake.stop()
