@@ -38,7 +38,7 @@ def is_identifier(value: str) -> bool:
 
 
 # Keyword arguments every generated function has besides the workflow's parameters.
-FUNCTION_KEYWORDS = frozenset({"client", "on_event", "timeout"})
+FUNCTION_KEYWORDS = frozenset({"client", "on_event", "timeout", "idempotency_key"})
 
 # Names the generated module itself uses in class bodies and annotations; a field of the
 # same name would shadow them.

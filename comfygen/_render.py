@@ -212,6 +212,12 @@ def _function_doc(ir: WorkflowIR) -> list[str]:
             "Seconds to wait for the whole run (the job is cancelled after it); None "
             "uses the client's default (ComfyUI: as long as the job runs).",
         ),
+        (
+            "idempotency_key",
+            "Names the job: a second call with the same key (here, in another "
+            "process, after a restart) follows the job already queued or running, "
+            "or returns its finished outputs, instead of submitting it again.",
+        ),
     ]
     for name, text in entries:
         lines += ["    " + line for line in _wrap(f"{name}: {text}", "        ")]

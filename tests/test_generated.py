@@ -35,23 +35,39 @@ def _load(tmp_path: Path, case: str, module: str) -> ModuleType:
 
 
 class RecordingBackend:
-    """A backend that runs nothing: it records what it was asked and returns a result."""
+    """A backend that runs nothing: it records the values it was asked to run, and every
+    job it "accepts" finishes at once without outputs."""
+
+    base_url = "http://recording.invalid"
+    default_timeout = None
+    cancel_on_timeout = True
 
     def __init__(self) -> None:
         self.calls: list[tuple[rt.WorkflowSpec, dict[str, Any]]] = []
 
-    async def run(
-        self,
-        spec: rt.WorkflowSpec,
-        values: Mapping[str, Any],
-        result_type: type[rt.WorkflowResult],
-        *,
-        on_event: rt.EventHandler | None = None,
-        timeout: float | None = None,
-    ) -> rt.WorkflowResult:
+    async def lookup(self, spec: rt.WorkflowSpec, job_id: str) -> rt.Ticket | None:
+        return None
+
+    async def prepare(self, spec: rt.WorkflowSpec, values: dict[str, Any]) -> rt.Prepared:
         self.calls.append((spec, dict(values)))
-        fields: dict[str, Any] = {output.name: [] for output in spec.outputs}
-        return result_type.model_validate({"prompt_id": "p-1", **fields})
+        return rt.Prepared(values)
+
+    async def submit(
+        self, spec: rt.WorkflowSpec, prepared: rt.Prepared, *, job_id: str
+    ) -> rt.Ticket:
+        return rt.Ticket("p-1", self.base_url)
+
+    async def follow(self, spec: rt.WorkflowSpec, ticket: rt.Ticket, events: rt.Events) -> Any:
+        return {}
+
+    async def cancel(self, ticket: rt.Ticket) -> bool:
+        return False
+
+    async def settle(self, spec: rt.WorkflowSpec, ticket: rt.Ticket, record: Any) -> rt.Settled:
+        return rt.Settled(outputs={})
+
+    def file_ref(self, cls: type[rt.File], node_id: str, record: Mapping[str, Any]) -> rt.File:
+        return cls(node_id=node_id, filename=str(record.get("filename", "")))
 
 
 def test_signature_is_typed_keyword_only(tmp_path: Path) -> None:
@@ -61,7 +77,7 @@ def test_signature_is_typed_keyword_only(tmp_path: Path) -> None:
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
     assert list(params) == [
         "seed", "steps", "model", "width", "height", "prompt", "negative_prompt",
-        "client", "on_event", "timeout",
+        "client", "on_event", "timeout", "idempotency_key",
     ]  # fmt: skip
     assert params["prompt"].default is inspect.Parameter.empty
     assert params["width"].default is inspect.Parameter.empty

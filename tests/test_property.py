@@ -135,7 +135,7 @@ def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
     assert public - expected == set()
 
     parameters = inspect.signature(module.wf).parameters
-    assert list(parameters)[-3:] == ["client", "on_event", "timeout"]
+    assert list(parameters)[-4:] == ["client", "on_event", "timeout", "idempotency_key"]
     for param in ir.params:
         default = parameters[param.name].default
         if param.required:

@@ -185,6 +185,7 @@ class BlurPreviewResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, BlurPreviewResult)
 async def blur_preview(
     *,
     width: int,
@@ -195,6 +196,7 @@ async def blur_preview(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> BlurPreviewResult:
     """Run the workflow "blur_preview.json" and return its outputs.
 
@@ -217,6 +219,10 @@ async def blur_preview(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         node_3: Images from node "3" ("PreviewImage", title "Preview Image")
@@ -235,4 +241,5 @@ async def blur_preview(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -288,6 +288,7 @@ class BookCoverResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, BookCoverResult)
 async def book_cover(
     *,
     prompt: str,
@@ -298,6 +299,7 @@ async def book_cover(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> BookCoverResult:
     """Run the workflow "book_cover.json" and return its outputs.
 
@@ -324,6 +326,10 @@ async def book_cover(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         cover: Images from node "7" ("SaveImage", title "$output.cover") (output
@@ -344,4 +350,5 @@ async def book_cover(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -178,6 +178,7 @@ class CaptionTextResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, CaptionTextResult)
 async def caption_text(
     *,
     subject: str,
@@ -186,6 +187,7 @@ async def caption_text(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> CaptionTextResult:
     """Run the workflow "caption_text.json" and return its outputs.
 
@@ -205,6 +207,10 @@ async def caption_text(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         caption: Texts from node "6" ("PreviewAny", title "$output.caption")
@@ -221,4 +227,5 @@ async def caption_text(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -297,6 +297,7 @@ class ImageToImageResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, ImageToImageResult)
 async def image_to_image(
     *,
     model: str = "v1-5-pruned-emaonly-fp16.safetensors",
@@ -309,6 +310,7 @@ async def image_to_image(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> ImageToImageResult:
     """Run the workflow "image_to_image.json" and return its outputs.
 
@@ -343,6 +345,10 @@ async def image_to_image(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         images: Images from node "8" ("SaveImage", title "$output.images") (output
@@ -363,4 +369,5 @@ async def image_to_image(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -149,6 +149,7 @@ class InvertColorImageResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, InvertColorImageResult)
 async def invert_color_image(
     *,
     width: int = 512,
@@ -157,6 +158,7 @@ async def invert_color_image(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> InvertColorImageResult:
     """Run the workflow "invert_color_image.json" and return its outputs.
 
@@ -176,6 +178,10 @@ async def invert_color_image(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         image: Images from node "3" ("SaveImage", title "$output.image") (output
@@ -192,4 +198,5 @@ async def invert_color_image(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -105,12 +105,14 @@ class InvertUploadedImageResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, InvertUploadedImageResult)
 async def invert_uploaded_image(
     *,
     image: MediaInput,
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> InvertUploadedImageResult:
     """Run the workflow "invert_uploaded_image.json" and return its outputs.
 
@@ -124,6 +126,10 @@ async def invert_uploaded_image(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         inverted: Images from node "3" ("SaveImage", title "$output.inverted")
@@ -138,4 +144,5 @@ async def invert_uploaded_image(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -368,6 +368,7 @@ class SdxlTextToImageResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, SdxlTextToImageResult)
 async def sdxl_text_to_image(
     *,
     model: str = "sd_xl_base_1.0.safetensors",
@@ -382,6 +383,7 @@ async def sdxl_text_to_image(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> SdxlTextToImageResult:
     """Run the workflow "sdxl_text_to_image.json" and return its outputs.
 
@@ -422,6 +424,10 @@ async def sdxl_text_to_image(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         images: Images from node "7" ("SaveImage", title "$output.images") (output
@@ -444,4 +450,5 @@ async def sdxl_text_to_image(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

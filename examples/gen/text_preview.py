@@ -123,6 +123,7 @@ class TextPreviewResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, TextPreviewResult)
 async def text_preview(
     *,
     text: str,
@@ -130,6 +131,7 @@ async def text_preview(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> TextPreviewResult:
     """Run the workflow "text_preview.json" and return its outputs.
 
@@ -144,6 +146,10 @@ async def text_preview(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         preview: Texts from node "3" ("PreviewAny", title "$output.preview")
@@ -159,4 +165,5 @@ async def text_preview(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

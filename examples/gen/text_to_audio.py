@@ -317,6 +317,7 @@ class TextToAudioResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, TextToAudioResult)
 async def text_to_audio(
     *,
     model: str = "stable-audio-open-1.0.safetensors",
@@ -329,6 +330,7 @@ async def text_to_audio(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> TextToAudioResult:
     """Run the workflow "text_to_audio.json" and return its outputs.
 
@@ -364,6 +366,10 @@ async def text_to_audio(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         audio: Audio files from node "9" ("SaveAudio", title "$output.audio")
@@ -384,4 +390,5 @@ async def text_to_audio(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -393,6 +393,7 @@ class TextToVideoResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, TextToVideoResult)
 async def text_to_video(
     *,
     model: str = "wan2.1_t2v_1.3B_fp16.safetensors",
@@ -408,6 +409,7 @@ async def text_to_video(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> TextToVideoResult:
     """Run the workflow "text_to_video.json" and return its outputs.
 
@@ -450,6 +452,10 @@ async def text_to_video(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         video: Videos from node "11" ("SaveVideo", title "$output.video") (output
@@ -473,4 +479,5 @@ async def text_to_video(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

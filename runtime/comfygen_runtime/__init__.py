@@ -2,11 +2,13 @@
 
 Generated modules import from here; applications normally touch only the backends
 (`ComfyUI`, `RunningHub`), the output references (`Image`, `Video`, `Audio`, `Text`, `File`), the
-events (`Event`, `watch`) and the errors.
+events (`Event`, `watch`), the errors, and for jobs that outlive a call `submit`, `attach`
+and `JobHandle`. A new backend implements `Backend` (with `Ticket`, `Prepared`,
+`Settled`, `Events`).
 """
 
 from ._apply import apply_params
-from ._backend import Backend
+from ._backend import Backend, JobState, Prepared, Settled, Ticket
 from ._comfyui import ComfyUI
 from ._errors import (
     AuthenticationError,
@@ -27,11 +29,13 @@ from ._errors import (
     WorkflowTimeoutError,
     WorkflowValidationError,
 )
-from ._events import Event, EventHandler, EventKind, watch
+from ._events import Event, EventHandler, EventKind, Events, watch
+from ._introspect import Device, QueuedJob, QueueState, SystemStats
+from ._job import JobHandle
 from ._media import MediaInput
 from ._outputs import Audio, File, Image, Output, Text, Video
 from ._result import WorkflowResult
-from ._run import default_client, run_sync, run_workflow
+from ._run import attach, default_client, run_sync, run_workflow, submit, workflow
 from ._runninghub import RunningHub
 from ._spec import (
     CONTRACT_VERSION,
@@ -52,9 +56,11 @@ __all__ = [
     "ComfyUI",
     "ComfygenError",
     "ContractMismatchError",
+    "Device",
     "Event",
     "EventHandler",
     "EventKind",
+    "Events",
     "ExecutionError",
     "File",
     "Image",
@@ -62,8 +68,10 @@ __all__ = [
     "InputRef",
     "InsufficientBalanceError",
     "InvalidNodeInfoError",
+    "JobHandle",
     "JobInterruptedError",
     "JobLostError",
+    "JobState",
     "MediaInput",
     "MissingNodeError",
     "Output",
@@ -71,20 +79,29 @@ __all__ = [
     "OutputSpec",
     "ParamSpec",
     "ParameterError",
+    "Prepared",
     "PromptRejectedError",
     "QueueFullError",
+    "QueueState",
+    "QueuedJob",
     "RunningHub",
     "RunningHubError",
+    "Settled",
+    "SystemStats",
     "Text",
+    "Ticket",
     "Video",
     "WorkflowResult",
     "WorkflowSpec",
     "WorkflowTimeoutError",
     "WorkflowValidationError",
     "apply_params",
+    "attach",
     "default_client",
     "require_contract",
     "run_sync",
     "run_workflow",
+    "submit",
     "watch",
+    "workflow",
 ]

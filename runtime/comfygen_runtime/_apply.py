@@ -9,6 +9,8 @@ from typing import Any
 from ._errors import ParameterError
 from ._spec import WorkflowSpec
 
+__all__ = ["apply_params"]
+
 
 def apply_params(spec: WorkflowSpec, values: Mapping[str, Any]) -> dict[str, Any]:
     """Return a deep copy of `spec.graph` with each value written into its target inputs.

@@ -1,7 +1,7 @@
-"""The ComfyUI backend: HTTP through httpx and ONE websocket per client.
+"""The ComfyUI backend: HTTP through httpx and ONE websocket per client (and event loop).
 
-Every job of a client shares the socket (`/ws?clientId=...`); messages are routed to jobs
-by `prompt_id`. The rules below come from recordings of a real ComfyUI server:
+The job lifecycle is `_job.py`'s; this module only talks to the server. The rules below
+come from recordings of a real ComfyUI server:
 
 - Every POST /prompt carries this client's `client_id` (without it the server sends no
   execution events) and a client-chosen lowercase UUID `prompt_id`, never `number` (a
@@ -16,77 +16,137 @@ by `prompt_id`. The rules below come from recordings of a real ComfyUI server:
   server is asked whether it knows the prompt_id first, so no job runs twice.
 - Cancelling cancels only our job: `/api/jobs/{id}/cancel`, or on older servers a queue
   delete plus an interrupt targeted at the prompt_id. Never a global interrupt.
+- First contact: a server never reached fails at once (within `connect_timeout`), naming
+  the URL and the cause; `unavailable_after` (riding out a restart) applies only to a
+  server this client has reached before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
 
 from ._apply import apply_params
+from ._backend import JobState, Prepared, Settled, Ticket
 from ._config import ComfyUIConfig, redact_url
 from ._errors import (
     BackendUnavailableError,
     ComfygenError,
     JobInterruptedError,
     JobLostError,
-    MissingNodeError,
     ParameterError,
-    PromptRejectedError,
-    WorkflowTimeoutError,
 )
-from ._events import Event, EventHandler, emit, has_listeners
-from ._failures import execution_error, validation_error
+from ._events import Event, Events
+from ._failures import execution_error, rejection
+from ._introspect import QueueState, SystemStats
+from ._loop import PerLoop
 from ._media import Upload, UploadOnce, media_sources, upload_for, url_suffix
-from ._outputs import File, map_outputs
-from ._result import WorkflowResult
+from ._net import Transient, backoff, describe_failure, retry, within
+from ._outputs import File
+from ._progress import Progress, event_of
 from ._seeds import randomize_zero_seeds
+from ._socket import Control, Inbox, Message, Preview, ServerMessage, SocketMux, TextFrame
 from ._spec import WorkflowSpec
 
+__all__ = ["ComfyUI"]
+
 logger = logging.getLogger("comfygen_runtime")
-# websockets logs handshake headers (our API key, cookies) at DEBUG: never let it.
-_SOCKET_LOG = logging.getLogger("comfygen_runtime.socket")
-_SOCKET_LOG.setLevel(logging.INFO)
 
-ResultT = TypeVar("ResultT", bound=WorkflowResult)
-
-_PREVIEW_IMAGE = 1
-_TEXT = 3
-_PREVIEW_IMAGE_WITH_METADATA = 4
-_IMAGE_FORMATS = {1: "jpeg", 2: "png"}
-_CHECK: dict[str, Any] = {"type": "_check"}  # is the job still known to the server?
-_POLL: dict[str, Any] = {"type": "_poll"}  # no socket: look at the history
+_SOCKET_WAIT = 10.0  # seconds a submission waits for the socket before it polls instead
 
 
-@dataclass
-class _Job:
-    """A job this client follows; the socket reader feeds its inbox."""
+@dataclass(eq=False)
+class _ComfyTicket(Ticket):
+    """A ComfyUI job: its inbox on the client's socket, and what following it needs."""
 
-    prompt_id: str
-    inbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    submitted_at: float | None = None
-    socket_epoch: int | None = None  # `sockets_opened` when submitted over a live socket
+    inbox: Inbox | None = None
+    socket_epoch: int | None = None  # the socket it was submitted over, if any
+    number: float | None = None  # the server's queue number for this submission
+    graph: Mapping[str, Any] | None = None
+
+
+class _Connection:
+    """A client's state in one event loop: HTTP pool, socket, uploads, first contact."""
+
+    def __init__(self, client: ComfyUI) -> None:
+        self.client = client
+        self.client_id = uuid.uuid4().hex
+        self.http = httpx.AsyncClient(
+            base_url=client._config.base_url,
+            headers=client._config.request_headers(),
+            timeout=client._request_timeout,
+            limits=httpx.Limits(
+                max_connections=client._max_connections,
+                max_keepalive_connections=client._max_connections,
+            ),
+        )
+        self.mux = SocketMux(
+            f"{client._socket_url()}?clientId={self.client_id}",
+            client._config.request_headers(),
+            on_open=client._socket_opened,
+            on_status=self._schedule_reconcile,
+        )
+        self.uploads = UploadOnce(client._upload)
+        self.contact: asyncio.Future[None] | None = None
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self._reconcile_again = False
+
+    async def aclose(self) -> None:
+        await self.mux.close()
+        if self._reconcile_task is not None:
+            self._reconcile_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reconcile_task
+        await self.http.aclose()
+
+    # A `status` broadcast may mean a job of ours ended unseen (deleted by another client,
+    # or followed without its events): check which are no longer live, at most once a second.
+
+    def _schedule_reconcile(self) -> None:
+        if not any(inbox.accepted_at is not None for inbox in self.mux.inboxes()):
+            return
+        if self._reconcile_task is not None and not self._reconcile_task.done():
+            self._reconcile_again = True
+            return
+        self._reconcile_task = asyncio.ensure_future(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        while True:
+            self._reconcile_again = False
+            started = time.monotonic()
+            with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
+                live = await self.client._live_jobs()
+                for inbox in self.mux.inboxes():
+                    accepted = inbox.accepted_at
+                    if accepted is not None and accepted < started and inbox.prompt_id not in live:
+                        inbox.put_nowait(Control.CHECK)
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+            if not self._reconcile_again:
+                return
 
 
 class ComfyUI:
-    """A ComfyUI server. Use one per server and share it: all its jobs share one socket.
+    """A ComfyUI server. Use one per server and share it: its jobs share one socket.
 
-    Configuration: arguments, then `COMFYUI_BASE_URL`, `COMFYUI_API_KEY`,
-    `COMFYUI_COOKIES`, then `http://127.0.0.1:8188`. `api_prefix=True` sends requests to
-    the server's `/api/...` aliases (for proxies that expose only those).
+    Configuration: arguments, then `COMFYUI_BASE_URL`, `COMFYUI_API_KEY` (a Bearer token),
+    `COMFYUI_COOKIES`, `COMFY_ORG_API_KEY`, then `http://127.0.0.1:8188`. `api_prefix=True`
+    sends requests to the server's `/api/...` aliases (for proxies that expose only those).
+    `comfy_org_api_key` authenticates ComfyUI's API (partner) nodes: it is sent with each
+    prompt as `extra_data.api_key_comfy_org` (the server keeps it out of its queue and
+    history) and never logged.
+
+    The client works from any event loop (and from several at once): connections are made
+    per loop, lazily. `close()` ends them all.
     """
 
     def __init__(
@@ -94,19 +154,25 @@ class ComfyUI:
         base_url: str | None = None,
         *,
         api_key: str | None = None,
+        comfy_org_api_key: str | None = None,
         cookies: str | Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         api_prefix: bool = False,
         request_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
         unavailable_after: float = 60.0,
         max_poll_interval: float = 1.0,
         liveness_interval: float = 10.0,
         max_connections: int = 16,
         randomize_seeds: bool = False,
+        cancel_on_timeout: bool = True,
     ) -> None:
-        self._config = ComfyUIConfig.resolve(base_url, api_key, cookies, headers)
+        self._config = ComfyUIConfig.resolve(
+            base_url, api_key, cookies, headers, comfy_org_api_key=comfy_org_api_key
+        )
         self._prefix = "/api" if api_prefix else ""
         self._request_timeout = request_timeout
+        self._connect_timeout = connect_timeout
         self._unavailable_after = unavailable_after
         self._max_poll_interval = max_poll_interval
         self._liveness_interval = liveness_interval
@@ -114,21 +180,13 @@ class ComfyUI:
         # scans its pool for every queued request) and plenty for parallel transfers.
         self._max_connections = max_connections
         self._randomize_seeds = randomize_seeds
-        self.client_id = uuid.uuid4().hex
+        self.cancel_on_timeout = cancel_on_timeout
         self.sockets_opened = 0
-        self._http: httpx.AsyncClient | None = None
-        self._jobs: dict[str, _Job] = {}
-        self._socket: ClientConnection | None = None
-        self._socket_task: asyncio.Task[None] | None = None
-        self._socket_ready: asyncio.Event | None = None
-        self._socket_tried: asyncio.Event | None = None  # set after the first attempt
-        self._socket_failed_at: float | None = None
-        self._executing: str | None = None  # prompt_id the server is executing now
-        self._upload_once = UploadOnce(self._upload)
-        self._reconcile_task: asyncio.Task[None] | None = None
-        self._reconcile_again = False
+        self._seen = False  # reached once: from now on, ride out unavailability
         self._has_jobs_api: bool | None = None
+        self._object_info: dict[str, Any] | None = None
         self._closed = False
+        self._loops: PerLoop[_Connection] = PerLoop(lambda: _Connection(self))
 
     def __repr__(self) -> str:
         return f"ComfyUI({self._config.display_url!r})"
@@ -138,8 +196,18 @@ class ComfyUI:
         return self._config.base_url
 
     @property
+    def default_timeout(self) -> float | None:
+        return None  # a job runs as long as it needs unless the call says otherwise
+
+    @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def client_id(self) -> str | None:
+        """The websocket client id used in the running event loop (None: not used there)."""
+        connection = self._loops.current()
+        return connection.client_id if connection is not None else None
 
     async def __aenter__(self) -> ComfyUI:
         return self
@@ -148,69 +216,95 @@ class ComfyUI:
         await self.close()
 
     async def close(self) -> None:
-        """Close the socket and the HTTP connections; running jobs are not cancelled.
+        """Close the sockets and HTTP connections; running jobs are not cancelled.
 
         Calls still waiting on this client fail with `BackendUnavailableError`.
         """
         self._closed = True
-        self._broadcast({"type": "_disconnected"})
-        for task in (self._socket_task, self._reconcile_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        if self._socket is not None:
-            await self._socket.close()
-        if self._http is not None:
-            await self._http.aclose()
-        self._socket_task = self._reconcile_task = None
-        self._socket = self._http = None
+        await self._loops.close()
+
+    def _socket_opened(self) -> None:
+        self.sockets_opened += 1
 
     # -- HTTP --------------------------------------------------------------------------
 
-    def _client(self) -> httpx.AsyncClient:
+    def _connection(self) -> _Connection:
         if self._closed:
             raise BackendUnavailableError(f"{self!r} is closed")
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self._config.base_url,
-                headers=self._config.request_headers(),
-                timeout=self._request_timeout,
-                limits=httpx.Limits(
-                    max_connections=self._max_connections,
-                    max_keepalive_connections=self._max_connections,
-                ),
-            )
-        return self._http
+        return self._loops.get()
 
     def _path(self, path: str) -> str:
         return path if path.startswith("/api/jobs") else self._prefix + path
 
+    async def _reach(self, connection: _Connection) -> None:
+        """Before the first request to a server never reached: is it there, and ComfyUI?"""
+        if self._seen:
+            return
+        contact = connection.contact
+        if contact is None or contact.done():
+            contact = connection.contact = asyncio.ensure_future(self._first_contact(connection))
+            contact.add_done_callback(lambda done: done.cancelled() or done.exception())
+        await asyncio.shield(contact)
+
+    async def _first_contact(self, connection: _Connection) -> None:
+        where = self._config.display_url
+        path = self._path("/system_stats")
+        try:
+            reply = await connection.http.get(path, timeout=self._connect_timeout)
+        except httpx.TransportError as error:
+            raise BackendUnavailableError(
+                f"cannot reach ComfyUI at {where}: {describe_failure(error)}"
+            ) from None
+        if reply.status_code in (401, 403):
+            raise BackendUnavailableError(
+                f"ComfyUI at {where} refused the request (HTTP {reply.status_code}): check "
+                "api_key, cookies or the credentials in the URL"
+            )
+        if reply.status_code >= 500:
+            raise BackendUnavailableError(
+                f"ComfyUI at {where} is unavailable: GET {path} answered HTTP {reply.status_code}"
+            )
+        try:
+            body = reply.json()
+        except ValueError:
+            body = None
+        if reply.status_code != 200 or not isinstance(body, dict) or "system" not in body:
+            raise BackendUnavailableError(
+                f"{where} does not look like a ComfyUI server: GET {path} answered "
+                f"HTTP {reply.status_code}"
+                + ("" if reply.status_code != 200 else " without ComfyUI's system stats")
+                + " (check the URL, and api_prefix for servers behind a proxy)"
+            )
+        self._seen = True
+
     async def _request(
         self, method: str, path: str, *, patience: float | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """One HTTP request, retried while the server is unreachable (connect errors, 5xx)
+        """One HTTP request, repeated while the server is unreachable (connect errors, 5xx)
         for `patience` seconds (default: the client's `unavailable_after`).
 
-        Only for requests that are safe to repeat; POST /prompt has its own logic.
+        Only for requests that are safe to repeat; POST /prompt has its own rule.
         """
-        deadline = time.monotonic() + (self._unavailable_after if patience is None else patience)
-        delay = 0.05
-        while True:
+        connection = self._connection()
+        await self._reach(connection)
+
+        async def attempt() -> httpx.Response:
             try:
-                response = await self._client().request(method, self._path(path), **kwargs)
-                if response.status_code < 500:
-                    return response
-                problem = f"HTTP {response.status_code}"
+                response = await connection.http.request(method, self._path(path), **kwargs)
             except httpx.TransportError as error:
-                problem = type(error).__name__
-            if time.monotonic() >= deadline:
-                raise BackendUnavailableError(
-                    f"ComfyUI at {self._config.display_url} is unavailable "
-                    f"({method} {path}: {problem})"
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._max_poll_interval)
+                raise Transient(describe_failure(error)) from None
+            if response.status_code >= 500:
+                raise Transient(f"HTTP {response.status_code}")
+            return response
+
+        waiting = self._unavailable_after if patience is None else patience
+        try:
+            return await retry(attempt, patience=waiting, maximum=self._max_poll_interval)
+        except Transient as failure:
+            raise BackendUnavailableError(
+                f"ComfyUI at {self._config.display_url} is unavailable "
+                f"({method} {path}: {failure.problem})"
+            ) from None
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)
@@ -238,7 +332,8 @@ class ComfyUI:
     async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
         """Stream an output file's bytes from `/view`."""
         params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
-        async with self._client().stream("GET", self._path("/view"), params=params) as reply:
+        http = self._connection().http
+        async with http.stream("GET", self._path("/view"), params=params) as reply:
             if reply.status_code != 200:
                 raise ComfygenError(
                     f"cannot download {ref.filename!r} from {self._config.display_url}: "
@@ -247,6 +342,51 @@ class ComfyUI:
             async for chunk in reply.aiter_bytes():
                 yield chunk
 
+    # -- what the server has -----------------------------------------------------------
+
+    async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
+        """The server's raw `GET /object_info` (every node class and its inputs), fetched
+        once per client; `refresh=True` fetches it again (e.g. after installing nodes)."""
+        if self._object_info is None or refresh:
+            info = await self._json("GET", "/object_info")
+            if not isinstance(info, dict):
+                raise ComfygenError(f"{self!r} answered GET /object_info without an object")
+            self._object_info = info
+        return self._object_info
+
+    async def node_classes(self, *, refresh: bool = False) -> frozenset[str]:
+        """The node classes installed on the server (custom nodes included)."""
+        return frozenset(await self.object_info(refresh=refresh))
+
+    async def model_files(self, folder: str | None = None) -> dict[str, tuple[str, ...]]:
+        """Model files by folder (`checkpoints`, `loras`, ...), as the server lists them;
+        only `folder`'s when given."""
+        folders: list[str]
+        if folder is not None:
+            folders = [folder]
+        else:
+            listed = await self._json("GET", "/models")
+            folders = [str(name) for name in listed] if isinstance(listed, list) else []
+
+        async def listing(name: str) -> tuple[str, tuple[str, ...]]:
+            reply = await self._request("GET", f"/models/{quote(name, safe='')}")
+            if reply.status_code == 404:
+                raise ParameterError(f"{self!r} has no model folder {name!r}")
+            files = reply.json() if reply.status_code == 200 else None
+            if not isinstance(files, list):
+                raise ComfygenError(f"{self!r} answered GET /models/{name} with no list")
+            return name, tuple(str(file) for file in files)
+
+        return dict(await asyncio.gather(*(listing(name) for name in folders)))
+
+    async def queue(self) -> QueueState:
+        """The server's queue: running jobs, and pending jobs in the order they will run."""
+        return QueueState.parse(await self._json("GET", "/queue"))
+
+    async def system_stats(self) -> SystemStats:
+        """Versions, memory and devices of the server."""
+        return SystemStats.parse(await self._json("GET", "/system_stats"))
+
     # -- uploads -----------------------------------------------------------------------
 
     async def upload(self, data: bytes, *, suffix: str | None = None) -> str:
@@ -254,7 +394,7 @@ class ComfyUI:
 
         The name is derived from the content, so the same bytes are uploaded only once.
         """
-        return await self._upload_once(upload_for(data, suffix))
+        return await self._connection().uploads(upload_for(data, suffix))
 
     async def _upload(self, upload: Upload) -> str:
         params = {"filename": upload.name, "type": "input", "subfolder": ""}
@@ -274,427 +414,293 @@ class ComfyUI:
             raise ComfygenError(f"the server stored upload {upload.name!r} as {name!r}")
         return upload.name
 
-    async def _resolve_media(self, spec: WorkflowSpec, values: dict[str, Any]) -> None:
-        """Replace media values with server file names, uploading what needs it."""
-        for name, source in (await media_sources(spec.params, values)).items():
-            upload = await self._download(source, name) if isinstance(source, str) else source
-            values[name] = await self._upload_once(upload)
-
     async def _download(self, url: str, param: str) -> Upload:
         try:
             async with httpx.AsyncClient(timeout=self._request_timeout) as fetcher:
                 reply = await fetcher.get(url, follow_redirects=True)
         except httpx.HTTPError as error:
             raise ParameterError(
-                f"media parameter {param!r}: cannot download {_safe_url(url)}: "
-                f"{type(error).__name__}"
+                f"media parameter {param!r}: cannot download {redact_url(url)}: "
+                f"{describe_failure(error)}"
             ) from None
         if reply.status_code != 200:
             raise ParameterError(
-                f"media parameter {param!r}: downloading {_safe_url(url)} gave "
+                f"media parameter {param!r}: downloading {redact_url(url)} gave "
                 f"HTTP {reply.status_code}"
             )
         return upload_for(reply.content, url_suffix(url))
 
-    # -- the socket --------------------------------------------------------------------
+    # -- the socket and what the server knows about jobs -------------------------------
 
     def _socket_url(self) -> str:
         parts = urlsplit(self._config.base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
-        path = f"{parts.path}{self._prefix}/ws"
-        return urlunsplit((scheme, parts.netloc, path, f"clientId={self.client_id}", ""))
+        return urlunsplit((scheme, parts.netloc, f"{parts.path}{self._prefix}/ws", "", ""))
 
-    async def _ensure_socket(self) -> bool:
-        """Start the shared socket if needed; wait briefly for it. False: poll instead."""
-        if self._socket_task is None or self._socket_task.done():
-            self._socket_ready = asyncio.Event()
-            self._socket_tried = asyncio.Event()
-            self._socket_task = asyncio.ensure_future(self._socket_loop())
-        assert self._socket_ready is not None and self._socket_tried is not None
-        if not self._socket_ready.is_set() and self._socket_failed_at is None:
-            await _within(self._socket_tried.wait(), 10.0)
-        return self._socket_ready.is_set()
-
-    async def _socket_loop(self) -> None:
-        """Keep one socket open for as long as jobs need it; reconnect with backoff."""
-        delay = 0.05
-        while not self._closed:
-            try:
-                async with connect(
-                    self._socket_url(),
-                    additional_headers=self._config.request_headers(),
-                    max_size=None,
-                    open_timeout=10,
-                    ping_interval=20,
-                    ping_timeout=20,
-                    logger=_SOCKET_LOG,
-                ) as socket:
-                    self.sockets_opened += 1
-                    self._socket = socket
-                    self._socket_failed_at = None
-                    delay = 0.05
-                    await socket.send(
-                        json.dumps(
-                            {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
-                        )
-                    )
-                    assert self._socket_ready is not None and self._socket_tried is not None
-                    self._socket_ready.set()
-                    self._socket_tried.set()
-                    if self.sockets_opened > 1:
-                        self._broadcast({"type": "_reconnected"})
-                    async for message in socket:
-                        self._route(message)
-            except (OSError, WebSocketException, asyncio.TimeoutError) as error:
-                logger.debug("ComfyUI socket: %s", type(error).__name__)
-            finally:
-                self._socket = None
-                if self._socket_ready is not None:
-                    self._socket_ready.clear()
-            if self._socket_failed_at is None:
-                self._socket_failed_at = time.monotonic()
-            if self._socket_tried is not None:
-                self._socket_tried.set()
-            self._broadcast({"type": "_disconnected"})
-            if not self._jobs:
-                return  # reopened lazily by the next job
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-    def _broadcast(self, message: dict[str, Any]) -> None:
-        for job in self._jobs.values():
-            job.inbox.put_nowait(message)
-
-    def _route(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            self._route_binary(message)
-            return
-        try:
-            parsed = json.loads(message)
-        except ValueError:
-            return
-        if not isinstance(parsed, dict):
-            return  # custom nodes may send anything; only objects are protocol messages
-        kind = parsed.get("type")
-        data = parsed.get("data")
-        if not isinstance(data, dict):
-            data = {}
-        prompt_id = data.get("prompt_id")
-        if kind == "execution_start" or (kind == "executing" and data.get("node") is not None):
-            self._executing = prompt_id  # binary frames carry no prompt_id: they are its
-        elif kind == "executing":
-            self._executing = None
-        if kind == "status":
-            self._schedule_reconcile()
-        job = self._jobs.get(prompt_id) if isinstance(prompt_id, str) else None
-        if job is not None:
-            job.inbox.put_nowait(parsed)
-
-    def _route_binary(self, frame: bytes) -> None:
-        if len(frame) < 8:
-            return
-        (event_type,) = struct.unpack(">I", frame[:4])
-        message: dict[str, Any] | None = None
-        prompt_id = self._executing
-        if event_type == _PREVIEW_IMAGE:
-            (image_type,) = struct.unpack(">I", frame[4:8])
-            message = {
-                "type": "_preview",
-                "image": frame[8:],
-                "format": _IMAGE_FORMATS.get(image_type, "unknown"),
-            }
-        elif event_type == _PREVIEW_IMAGE_WITH_METADATA:
-            (length,) = struct.unpack(">I", frame[4:8])
-            try:
-                metadata = json.loads(frame[8 : 8 + length])
-            except ValueError:
-                return
-            if not isinstance(metadata, dict):
-                return
-            prompt_id = metadata.get("prompt_id") or prompt_id
-            image_type = str(metadata.get("image_type", ""))
-            message = {
-                "type": "_preview",
-                "image": frame[8 + length :],
-                "format": image_type.removeprefix("image/") or "unknown",
-                "node": metadata.get("node_id"),
-            }
-        elif event_type == _TEXT:
-            (length,) = struct.unpack(">I", frame[4:8])
-            node = frame[8 : 8 + length].decode("utf-8", "replace")
-            text = frame[8 + length :].decode("utf-8", "replace")
-            message = {"type": "_text", "node": node, "text": text}
-        job = self._jobs.get(prompt_id) if prompt_id else None
-        if job is not None and message is not None:
-            job.inbox.put_nowait(message)
-
-    # -- reconciling jobs the socket says nothing about ------------------------------
-
-    def _schedule_reconcile(self) -> None:
-        """A `status` broadcast may mean a job of ours was deleted; check, at most 1/s."""
-        if not any(job.submitted_at is not None for job in self._jobs.values()):
-            return
-        if self._reconcile_task is not None and not self._reconcile_task.done():
-            self._reconcile_again = True
-            return
-        self._reconcile_task = asyncio.ensure_future(self._reconcile())
-
-    async def _reconcile(self) -> None:
-        while True:
-            self._reconcile_again = False
-            started = time.monotonic()
-            with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
-                live = await self._live_ids()
-                for job in list(self._jobs.values()):
-                    if (
-                        job.submitted_at is not None
-                        and job.submitted_at < started
-                        and job.prompt_id not in live
-                    ):
-                        job.inbox.put_nowait(_CHECK)
-            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
-            if not self._reconcile_again:
-                return
-
-    async def _live_ids(self) -> set[str]:
-        """Ids of every pending or running job on the server."""
+    async def _live_jobs(self) -> dict[str, JobState]:
+        """Every pending or running job on the server, by prompt id."""
         if self._has_jobs_api is not False:
             reply = await self._request(
                 "GET", "/api/jobs", params={"status": "pending,in_progress"}
             )
             if reply.status_code == 200:
                 self._has_jobs_api = True
-                return {str(job["id"]) for job in reply.json().get("jobs", [])}
+                return {
+                    str(job["id"]): "running" if job.get("status") == "in_progress" else "pending"
+                    for job in reply.json().get("jobs", [])
+                }
             self._has_jobs_api = False
-        queue = await self._json("GET", "/queue")
-        items = [*queue.get("queue_running", []), *queue.get("queue_pending", [])]
-        return {str(item[1]) for item in items if len(item) > 1}
+        queue = await self.queue()
+        live: dict[str, JobState] = {job.prompt_id: "pending" for job in queue.pending}
+        live.update({job.prompt_id: "running" for job in queue.running})
+        return live
 
     async def _history(self, prompt_id: str) -> dict[str, Any] | None:
         record = await self._json("GET", f"/history/{prompt_id}")
         entry = record.get(prompt_id) if isinstance(record, dict) else None
         return entry if isinstance(entry, dict) else None
 
+    async def _state(self, prompt_id: str) -> tuple[JobState, dict[str, Any] | None] | None:
+        """Where the server has the job, or None if it does not know it. Asked in this
+        order because a job leaves the queue only after its history is written."""
+        live = await self._live_jobs()
+        if prompt_id in live:
+            return live[prompt_id], None
+        record = await self._history(prompt_id)
+        if record is None:
+            return None
+        return ("done" if _succeeded(record) else "failed"), record
+
     async def _knows(self, prompt_id: str) -> bool:
-        """Whether the server has the job: pending, running, or in its history."""
-        return prompt_id in await self._live_ids() or await self._history(prompt_id) is not None
+        return await self._state(prompt_id) is not None
 
-    # -- running ---------------------------------------------------------------------
+    # -- the job steps (see _backend.Backend) ------------------------------------------
 
-    async def run(
-        self,
-        spec: WorkflowSpec,
-        values: Mapping[str, Any],
-        result_type: type[ResultT],
-        *,
-        on_event: EventHandler | None = None,
-        timeout: float | None = None,
-    ) -> ResultT:
-        """Upload media, submit, follow to completion and return the typed result."""
-        if self._closed:
-            raise BackendUnavailableError(f"{self!r} is closed")
-        prompt_id = str(uuid.uuid4())
-        started = time.monotonic()
+    def _register(self, connection: _Connection, ticket: _ComfyTicket) -> Inbox:
+        inbox = ticket.inbox = connection.mux.register(ticket.job_id)
+        # A ticket dropped without being followed (a handle never awaited) frees its inbox.
+        weakref.finalize(ticket, connection.mux.unregister, inbox)
+        return inbox
+
+    async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
+        connection = self._connection()
+        ticket = _ComfyTicket(job_id, self.base_url)
+        inbox = self._register(connection, ticket)  # first: no end can slip past unseen
         try:
-            return await asyncio.wait_for(
-                self._run(prompt_id, spec, dict(values), result_type, on_event), timeout
-            )
-        except asyncio.TimeoutError:
-            if timeout is None or time.monotonic() - started < timeout:
-                raise  # a TimeoutError from inside the run, not our deadline
-            raise WorkflowTimeoutError(
-                f"workflow {spec.name!r} did not finish within {timeout} s "
-                f"(job {prompt_id}); it was cancelled on the server",
-                prompt_id=prompt_id,
-            ) from None
+            found = await self._state(job_id)
+        except BaseException:
+            connection.mux.unregister(inbox)
+            raise
+        if found is None or found[1] is not None:
+            connection.mux.unregister(inbox)
+            ticket.inbox = None
+        if found is None:
+            return None
+        ticket.state, ticket.record = found
+        if ticket.inbox is not None:
+            inbox.accepted_at = time.monotonic()
+            await connection.mux.ensure_open(_SOCKET_WAIT)
+        return ticket
 
-    async def _run(
-        self,
-        prompt_id: str,
-        spec: WorkflowSpec,
-        values: dict[str, Any],
-        result_type: type[ResultT],
-        on_event: EventHandler | None,
-    ) -> ResultT:
-        await self._resolve_media(spec, values)
+    async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
+        connection = self._connection()
+        await self._reach(connection)  # before anything is sent: is the server there?
+        for name, source in (await media_sources(spec.params, values)).items():
+            upload = await self._download(source, name) if isinstance(source, str) else source
+            values[name] = await connection.uploads(upload)
         graph = apply_params(spec, values)
         seeds = randomize_zero_seeds(graph) if self._randomize_seeds else {}
-        job = _Job(prompt_id)
-        self._jobs[prompt_id] = job
-        submitting = settled = False
+        return Prepared(graph, seeds)
+
+    async def submit(self, spec: WorkflowSpec, prepared: Prepared, *, job_id: str) -> Ticket:
+        connection = self._connection()
+        await self._reach(connection)
+        ticket = _ComfyTicket(job_id, self.base_url, seeds=dict(prepared.seeds))
+        ticket.graph = prepared.payload
+        inbox = self._register(connection, ticket)  # before the POST: no message is missed
         try:
-            if await self._ensure_socket():
-                job.socket_epoch = self.sockets_opened
-            submitting = True
-            try:
-                number = await self._submit(spec, job, graph)
-            except PromptRejectedError:
-                settled = True  # refused: there is no job to cancel
-                raise
-            position = await self._position(number, on_event)
-            await emit(Event("queued", prompt_id, position=position), on_event)
-            try:
-                record = await self._follow(job, on_event)
-            except JobLostError:
-                settled = True
-                raise
-            settled = True
-            return self._result(spec, result_type, prompt_id, record, seeds)
+            if await connection.mux.ensure_open(_SOCKET_WAIT):
+                ticket.socket_epoch = connection.mux.opened
+            ticket.number = await self._post_prompt(spec, connection, job_id, prepared.payload)
         except BaseException:
-            # Cancelled, timed out, or a callback raised: the job must not run on unseen.
-            if submitting and not settled:
-                await asyncio.shield(self.cancel(prompt_id))
+            connection.mux.unregister(inbox)
             raise
-        finally:
-            del self._jobs[prompt_id]
+        inbox.accepted_at = time.monotonic()
+        return ticket
 
-    async def _position(self, number: float | None, on_event: EventHandler | None) -> int | None:
-        """Jobs ahead of ours; asked only when someone listens to events."""
-        if number is None or (on_event is None and not has_listeners()):
-            return None
-        with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError, KeyError):
-            queue = await self._json("GET", "/queue")
-            return sum(1 for item in queue.get("queue_pending", []) if item[0] < number) + len(
-                queue.get("queue_running", [])
-            )
-        return None
+    async def _post_prompt(
+        self, spec: WorkflowSpec, connection: _Connection, prompt_id: str, graph: Any
+    ) -> float | None:
+        """POST /prompt exactly once in effect: after an unclear failure, ask before retrying.
 
-    async def _submit(self, spec: WorkflowSpec, job: _Job, graph: dict[str, Any]) -> float | None:
-        """POST /prompt exactly once in effect: after an unclear failure, ask before retrying."""
-        body = {"prompt": graph, "client_id": self.client_id, "prompt_id": job.prompt_id}
-        deadline = time.monotonic() + self._unavailable_after
-        delay = 0.05
-        while True:
-            problem: str
+        Returns the server's queue number for the job, when its answer said.
+        """
+        body: dict[str, Any] = {
+            "prompt": graph,
+            "client_id": connection.client_id,
+            "prompt_id": prompt_id,
+        }
+        if self._config.comfy_org_api_key is not None:
+            body["extra_data"] = {"api_key_comfy_org": self._config.comfy_org_api_key.reveal()}
+
+        async def attempt() -> float | None:
             try:
-                reply = await self._client().post(self._path("/prompt"), json=body)
-            except httpx.ConnectError:
-                problem = "connection refused"  # nothing reached the server: safe to retry
+                reply = await connection.http.post(self._path("/prompt"), json=body)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                raise Transient(describe_failure(error)) from None  # nothing reached the server
             except httpx.TransportError as error:
-                problem = type(error).__name__
-                if await self._accepted(job, settle=True):
+                if await self._accepted(prompt_id, settle=True):
                     return None
-            else:
-                if reply.status_code == 200:
-                    job.submitted_at = time.monotonic()
+                raise Transient(describe_failure(error)) from None
+            if reply.status_code == 200:
+                with contextlib.suppress(ValueError, AttributeError):
                     number = reply.json().get("number")
                     return float(number) if isinstance(number, (int, float)) else None
-                if reply.status_code < 500:
-                    raise _rejection(spec, reply)
-                problem = f"HTTP {reply.status_code}"
-                # 503: the server (or a proxy) turned the request away before handling it
-                if await self._accepted(job, settle=reply.status_code != 503):
-                    return None
-            if time.monotonic() >= deadline:
-                raise BackendUnavailableError(
-                    f"ComfyUI at {self._config.display_url} did not accept the job ({problem})"
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._max_poll_interval)
+                return None
+            if reply.status_code < 500:
+                raise rejection(spec, reply.status_code, _json_or_none(reply))
+            # 503: the server (or a proxy) turned the request away before handling it
+            if await self._accepted(prompt_id, settle=reply.status_code != 503):
+                return None
+            raise Transient(f"HTTP {reply.status_code}")
 
-    async def _accepted(self, job: _Job, *, settle: bool) -> bool:
+        try:
+            return await retry(
+                attempt, patience=self._unavailable_after, maximum=self._max_poll_interval
+            )
+        except Transient as failure:
+            raise BackendUnavailableError(
+                f"ComfyUI at {self._config.display_url} did not accept the job ({failure.problem})"
+            ) from None
+
+    async def _accepted(self, prompt_id: str, *, settle: bool) -> bool:
         """After a POST whose outcome is unclear: did the server queue the job?
 
         With `settle`, the server may still be validating the prompt (a proxy timed out
         first), so an unknown id is asked about again over a few seconds before it counts
         as not queued.
         """
-        for wait in (0.0, 0.5, 1.0, 2.0) if settle else (0.0,):
-            await asyncio.sleep(wait)
-            if await self._knows(job.prompt_id):
-                job.submitted_at = time.monotonic()
-                return True
-        return False
 
-    async def _follow(self, job: _Job, on_event: EventHandler | None) -> dict[str, Any]:
+        async def ask() -> None:
+            if not await self._knows(prompt_id):
+                raise Transient("unknown")
+
+        try:
+            await retry(ask, attempts=4 if settle else 1, first=0.5, maximum=2.0)
+        except Transient:
+            return False
+        return True
+
+    async def follow(self, spec: WorkflowSpec, ticket: Ticket, events: Events) -> Any:
         """Deliver the job's events until it is done; return its record (as in /history).
 
         When the socket was up from submission to `executing: null`, it delivered every
         `executed` output and the final status, the same data the server writes to its
         history, so no extra request is needed. Otherwise (socket down, dropped, or
-        reconnected during the job) `/history/{id}` is read: it is the source of truth.
+        reconnected during the job, a job found rather than submitted, or followed again)
+        `/history/{id}` is read: it is the source of truth.
         """
+        job = _own(ticket)
+        connection = self._connection()
+        mux = connection.mux
+        inbox = job.inbox
+        complete = inbox is not None and job.socket_epoch == mux.opened
+        if inbox is None:
+            inbox = self._register(connection, job)
+            inbox.accepted_at = time.monotonic()
+            await mux.ensure_open(_SOCKET_WAIT)
+        # Counting nodes costs a little per job: only for someone who listens.
+        progress = Progress(job.graph if events.listening else None)
+        position: int | None = None
+        if events.listening:  # the queue costs a request: ask only for someone who listens
+            with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
+                queue = await self.queue()
+                position = queue.ahead_of(job.job_id)
+                found = queue.find(job.job_id)
+                if found is not None and found.outputs:
+                    progress.run(found.outputs)
+        try:
+            await events(Event("queued", job.job_id, position=position, **progress.counts()))
+            return await self._follow(job, inbox, complete, progress, events)
+        finally:
+            mux.unregister(inbox)
+            job.inbox = None
+
+    async def _follow(
+        self,
+        job: _ComfyTicket,
+        inbox: Inbox,
+        complete: bool,
+        progress: Progress,
+        events: Events,
+    ) -> dict[str, Any]:
+        mux = self._connection().mux
         loop = asyncio.get_running_loop()
-        # The socket saw everything only if it was up before the POST and never dropped.
-        complete = job.socket_epoch is not None and job.socket_epoch == self.sockets_opened
         outputs: dict[str, Any] = {}
         final: list[Any] | None = None
         started: list[Any] = []
-        poll_delay = 0.05
+        polls: Iterator[float] | None = None  # delays while there is no socket, made lazily
         last_check = time.monotonic()
-        timer = loop.call_later(self._liveness_interval, job.inbox.put_nowait, _CHECK)
+        timer = loop.call_later(self._liveness_interval, inbox.put_nowait, Control.CHECK)
         try:
             while True:
-                if self._socket_connected():
-                    message = await job.inbox.get()
+                message: Message | None
+                if mux.connected:
+                    message = await inbox.get()
                 else:
-                    message = await _within(job.inbox.get(), poll_delay) or _POLL
-                kind = message.get("type")
-                data = message.get("data") or {}
-                if kind == "executing" and data.get("node") is None:
-                    if complete and final is not None:
-                        record = {"outputs": outputs, "status": {"messages": [*started, final]}}
-                    else:
-                        found = await self._history(job.prompt_id)
-                        if found is None:
-                            raise JobLostError(job.prompt_id, "it finished but has no history")
-                        record = found
-                    await emit(Event("finished", job.prompt_id), on_event)
-                    return record
-                if kind in ("execution_success", "execution_error", "execution_interrupted"):
-                    final = [kind, data]
-                elif kind == "execution_start":
-                    started = [[kind, data]]
-                elif kind == "executed" and isinstance(data.get("output"), dict):
-                    outputs[str(data.get("node"))] = data["output"]
-                elif kind in ("_poll", "_check", "_reconnected", "_disconnected"):
-                    complete = complete and kind == "_check"
-                    if kind == "_poll":
-                        poll_delay = min(poll_delay * 2, self._max_poll_interval)
-                    if kind == "_check":
-                        timer.cancel()  # a check from the reconcile must not start a 2nd chain
-                        timer = loop.call_later(
-                            self._liveness_interval, job.inbox.put_nowait, _CHECK
-                        )
-                    found = await self._history(job.prompt_id)
-                    if found is not None and _finished(found):
-                        await emit(Event("finished", job.prompt_id), on_event)
+                    polls = polls or backoff(0.05, self._max_poll_interval)
+                    message = await within(inbox.get(), next(polls))
+                if isinstance(message, ServerMessage):
+                    kind, data = message.kind, message.data
+                    if kind == "executing" and data.get("node") is None:
+                        if complete and final is not None:
+                            return {"outputs": outputs, "status": {"messages": [*started, final]}}
+                        found = await self._history(job.job_id)
+                        if found is None or not _recorded(found, job):
+                            raise JobLostError(job.job_id, "it finished but has no history")
                         return found
-                    since = time.monotonic() - last_check
-                    if kind != "_disconnected" and (kind != "_poll" or since >= 2.0):
-                        last_check = time.monotonic()
-                        if not await self._knows(job.prompt_id):
-                            raise JobLostError(
-                                job.prompt_id,
-                                "it is neither queued, running nor in the history (the "
-                                "server restarted, or another client deleted it)",
-                            )
+                    if kind in ("execution_success", "execution_error", "execution_interrupted"):
+                        final = [kind, dict(data)]
+                    elif kind == "execution_start":
+                        started = [[kind, dict(data)]]
+                    elif kind == "executed" and isinstance(data.get("output"), dict):
+                        outputs[str(data.get("node"))] = data["output"]
+                if isinstance(message, (ServerMessage, Preview, TextFrame)):
+                    event = event_of(job.job_id, message, progress) if events.listening else None
+                    if event is not None:
+                        await events(event)
                     continue
-                event = _event(job.prompt_id, kind, data, message)
-                if event is not None:
-                    await emit(event, on_event)
+                # Nothing arrived within the poll delay (None), or a control message.
+                if message is Control.CLOSED:
+                    raise BackendUnavailableError(f"{self!r} is closed")
+                complete = complete and message is Control.CHECK
+                if message is Control.CHECK:
+                    timer.cancel()  # a check from the reconcile must not start a 2nd chain
+                    timer = loop.call_later(self._liveness_interval, inbox.put_nowait,
+                                            Control.CHECK)  # fmt: skip
+                found = await self._history(job.job_id)
+                if found is not None and _finished(found) and _recorded(found, job):
+                    return found
+                since = time.monotonic() - last_check
+                if message is not Control.DISCONNECTED and (message is not None or since >= 2.0):
+                    last_check = time.monotonic()
+                    if not await self._knows(job.job_id):
+                        raise JobLostError(
+                            job.job_id,
+                            "it is neither queued, running nor in the history (the "
+                            "server restarted, or another client deleted it)",
+                        )
         finally:
             timer.cancel()
 
-    def _socket_connected(self) -> bool:
-        return self._socket_ready is not None and self._socket_ready.is_set()
-
-    def _result(
-        self,
-        spec: WorkflowSpec,
-        result_type: type[ResultT],
-        prompt_id: str,
-        record: dict[str, Any],
-        seeds: dict[str, int],
-    ) -> ResultT:
+    async def settle(self, spec: WorkflowSpec, ticket: Ticket, record: Any) -> Settled:
+        record = record if isinstance(record, Mapping) else {}
         status = record.get("status") or {}
         for name, data in status.get("messages") or []:
             if name == "execution_error":
-                raise execution_error(prompt_id, data)
+                raise execution_error(ticket.job_id, data)
             if name == "execution_interrupted":
-                raise JobInterruptedError(prompt_id, data.get("node_id"))
-        outputs = record.get("outputs") or {}
-        fields = map_outputs(spec, outputs, self.file_ref)
+                raise JobInterruptedError(ticket.job_id, data.get("node_id"))
         stamps = {
             name: data.get("timestamp")
             for name, data in status.get("messages") or []
@@ -702,15 +708,7 @@ class ComfyUI:
         }
         start, end = stamps.get("execution_start"), stamps.get("execution_success")
         duration = (end - start) / 1000 if isinstance(start, int) and isinstance(end, int) else None
-        return result_type.model_validate(
-            {
-                "prompt_id": prompt_id,
-                "outputs": outputs,
-                "duration": duration,
-                "seeds": seeds,
-                **fields,
-            }
-        )
+        return Settled(outputs=record.get("outputs") or {}, duration=duration)
 
     def file_ref(self, cls: type[File], node_id: str, record: Mapping[str, Any]) -> File:
         """A reference to an output file described by a raw output record."""
@@ -724,107 +722,68 @@ class ComfyUI:
         ref._source = self
         return ref
 
-    async def cancel(self, prompt_id: str) -> None:
-        """Cancel one job, pending or running. Other clients' jobs are never touched.
+    async def cancel(self, ticket: Ticket) -> bool:
+        """Cancel one job, pending or running; True when the server confirmed it.
 
-        Best effort and bounded (5 s): it runs while a caller is being cancelled or timed
-        out, and an unreachable server cannot run the job anyway.
+        Other clients' jobs are never touched.
         """
-        with contextlib.suppress(ComfygenError, httpx.HTTPError, ValueError):
-            await _within(self._cancel(prompt_id), 5.0)
+        try:
+            return await self._cancel(ticket.job_id)
+        except (ComfygenError, httpx.HTTPError, ValueError):
+            return False
 
-    async def _cancel(self, prompt_id: str) -> None:
+    async def _cancel(self, prompt_id: str) -> bool:
         patience = 2.0
         if self._has_jobs_api is not False:
             path = f"/api/jobs/{prompt_id}/cancel"
             reply = await self._request("POST", path, patience=patience)
             if reply.status_code == 200:
-                return
+                self._has_jobs_api = True
+                answer = reply.json()
+                return bool(answer.get("cancelled", True)) if isinstance(answer, dict) else True
         await self._request("POST", "/queue", json={"delete": [prompt_id]}, patience=patience)
         # Older servers ignore the prompt_id of /interrupt and stop whatever runs: interrupt
         # only when the running job is ours.
-        queue = await self._json("GET", "/queue")
-        running = {str(item[1]) for item in queue.get("queue_running", []) if len(item) > 1}
-        if prompt_id in running:
+        queue = await self.queue()
+        if any(job.prompt_id == prompt_id for job in queue.running):
             await self._request(
                 "POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience
             )
+        return True
 
 
-T = TypeVar("T")
+def _own(ticket: Ticket) -> _ComfyTicket:
+    if isinstance(ticket, _ComfyTicket):
+        return ticket
+    # A ticket made elsewhere (a pool's, a handle's): follow it by its id alone.
+    return _ComfyTicket(ticket.job_id, ticket.server, ticket.state, ticket.record, ticket.seeds)
 
 
-async def _within(waiting: Coroutine[Any, Any, T], seconds: float) -> T | None:
-    """`waiting`'s result, or None after `seconds`.
-
-    Unlike `asyncio.wait_for` on Python < 3.12, this never swallows a cancellation that
-    arrives as `waiting` completes: a timeout or cancel of the caller always takes effect.
-    """
-    task = asyncio.ensure_future(waiting)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-    finally:
-        if not task.done():
-            task.cancel()
-    return task.result() if task in done else None
+def _recorded(record: Mapping[str, Any], job: _ComfyTicket) -> bool:
+    """Whether a history record is this submission's, not an earlier run's of the same id
+    (a failed job submitted again under its idempotency key)."""
+    prompt = record.get("prompt")
+    if job.number is None or not isinstance(prompt, list) or not prompt:
+        return True
+    return bool(prompt[0] == job.number)
 
 
-def _finished(record: dict[str, Any]) -> bool:
+def _finished(record: Mapping[str, Any]) -> bool:
     status = record.get("status") or {}
     return bool(status.get("completed")) or status.get("status_str") in ("success", "error")
 
 
-def _safe_url(url: str) -> str:
-    """The URL for messages: no credentials, no query (it may carry tokens)."""
-    parts = urlsplit(redact_url(url))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+def _succeeded(record: Mapping[str, Any]) -> bool:
+    status = record.get("status") or {}
+    if not status:
+        return True  # servers that keep no status keep only successes
+    return status.get("status_str") == "success" or (
+        status.get("status_str") is None and bool(status.get("completed"))
+    )
 
 
-def _event(prompt_id: str, kind: Any, data: dict[str, Any], raw: dict[str, Any]) -> Event | None:
-    if kind == "execution_start":
-        return Event("started", prompt_id)
-    if kind == "execution_cached":
-        return Event("cached", prompt_id, nodes=tuple(str(n) for n in data.get("nodes", [])))
-    if kind == "executing":
-        return Event("executing", prompt_id, node=data.get("node"))
-    if kind == "progress":
-        return Event(
-            "progress", prompt_id, node=data.get("node"), value=data.get("value"),
-            max=data.get("max"),
-        )  # fmt: skip
-    if kind == "executed":
-        return Event("output", prompt_id, node=data.get("node"), output=data.get("output"))
-    if kind == "_preview":
-        return Event(
-            "preview", prompt_id, node=raw.get("node"), image=raw["image"],
-            image_format=raw["format"],
-        )  # fmt: skip
-    if kind == "_text":
-        return Event("text", prompt_id, node=raw["node"], text=raw["text"])
-    return None
-
-
-def _rejection(spec: WorkflowSpec, reply: httpx.Response) -> PromptRejectedError:
-    """Turn a 400 answer into the right error, naming the parameters involved."""
+def _json_or_none(reply: httpx.Response) -> Any:
     try:
-        body = reply.json()
+        return reply.json()
     except ValueError:
-        return PromptRejectedError(f"the server rejected the workflow: HTTP {reply.status_code}")
-    error = body.get("error") or {}
-    if not isinstance(error, dict):
-        error = {"message": str(error)}
-    if error.get("type") == "missing_node_type":
-        info = error.get("extra_info") or {}
-        return MissingNodeError(
-            f"{error.get('message', 'a node class is missing')} (node {info.get('node_id')}, "
-            f"class {info.get('class_type')!r}): install the custom node on the server",
-            node_id=str(info.get("node_id")),
-            class_type=str(info.get("class_type")),
-            body=body,
-        )
-    node_errors = body.get("node_errors") or {}
-    if node_errors:
-        return validation_error(spec, node_errors, body)
-    message = error.get("message") or "the server rejected the workflow"
-    details = f": {error['details']}" if error.get("details") else ""
-    return PromptRejectedError(f"{message}{details} ({error.get('type', 'unknown')})", body=body)
+        return None

@@ -12,6 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+__all__ = [
+    "DEFAULT_COMFYUI_URL",
+    "DEFAULT_RUNNINGHUB_URL",
+    "ComfyUIConfig",
+    "RunningHubConfig",
+    "Secret",
+    "parse_cookies",
+    "redact_url",
+]
+
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 
 
@@ -52,15 +62,23 @@ def parse_cookies(cookies: str | Mapping[str, str] | None) -> dict[str, str]:
     return dict(cookies)
 
 
-def redact_url(url: str) -> str:
-    """The URL without any user:password part, for messages."""
+def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
     if parts.port is not None:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def redact_url(url: str) -> str:
+    """The URL as messages show it: no user:password, no query or fragment (they may
+    carry tokens). The one redactor of the runtime."""
+    parts = urlsplit(_without_credentials(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class ComfyUIConfig:
     cookies: Mapping[str, Secret] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     basic_auth: tuple[Secret, Secret] | None = None  # from http://user:password@host
+    comfy_org_api_key: Secret | None = None  # for API (partner) nodes: sent in extra_data
 
     @classmethod
     def resolve(
@@ -81,6 +100,8 @@ class ComfyUIConfig:
         cookies: str | Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        comfy_org_api_key: str | None = None,
     ) -> ComfyUIConfig:
         environ = os.environ if env is None else env
         url = base_url or environ.get("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
@@ -90,6 +111,9 @@ class ComfyUIConfig:
                 f"ComfyUI base URL must be http(s)://host[:port][/prefix], got {redact_url(url)!r}"
             )
         key = api_key if api_key is not None else environ.get("COMFYUI_API_KEY")
+        org_key = (
+            comfy_org_api_key if comfy_org_api_key is not None else environ.get("COMFY_ORG_API_KEY")
+        )
         cookie_source = cookies if cookies is not None else environ.get("COMFYUI_COOKIES")
         credentials = None
         if parts.username is not None or parts.password is not None:
@@ -98,17 +122,20 @@ class ComfyUIConfig:
                 Secret(unquote(parts.password or "")),
             )
         return cls(
-            base_url=redact_url(url).rstrip("/"),
+            base_url=_without_credentials(url).rstrip("/"),
             basic_auth=credentials,
             api_key=Secret(key) if key else None,
             cookies={k: Secret(v) for k, v in parse_cookies(cookie_source).items()},
             headers=dict(headers or {}),
+            comfy_org_api_key=Secret(org_key) if org_key else None,
         )
 
     def __repr__(self) -> str:
         return (
             f"ComfyUIConfig(base_url={self.display_url!r}, "
-            f"api_key={'***' if self.api_key else None}, cookies={sorted(self.cookies)}, "
+            f"api_key={'***' if self.api_key else None}, "
+            f"comfy_org_api_key={'***' if self.comfy_org_api_key else None}, "
+            f"cookies={sorted(self.cookies)}, "
             f"headers={sorted(self.headers)})"
         )
 
@@ -139,7 +166,7 @@ class RunningHubConfig:
 
     api_key: Secret
     base_url: str
-    timeout: float
+    timeout: float | None  # None: a run waits as long as its task runs
     retry_count: int
     instance_type: str | None
 
@@ -162,12 +189,11 @@ class RunningHubConfig:
         url = (base_url or environ.get("RUNNINGHUB_BASE_URL") or DEFAULT_RUNNINGHUB_URL).rstrip("/")
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise ValueError(f"RunningHub base URL must be http(s)://host, got {redact_url(url)!r}")
+        waiting = timeout if timeout is not None else environ.get("RUNNINGHUB_TIMEOUT") or None
         return cls(
             api_key=Secret(key),
             base_url=url,
-            timeout=float(
-                timeout if timeout is not None else environ.get("RUNNINGHUB_TIMEOUT", 300)
-            ),
+            timeout=float(waiting) if waiting is not None else None,
             retry_count=int(
                 retry_count if retry_count is not None else environ.get("RUNNINGHUB_RETRY_COUNT", 3)
             ),

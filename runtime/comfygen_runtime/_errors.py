@@ -9,8 +9,8 @@
      │    └── MissingNodeError          a node class is not installed on the server
      ├── ExecutionError             a node raised while the job ran (node, exception, traceback)
      ├── JobInterruptedError        the job was interrupted or cancelled on the server
-     ├── JobLostError               the server no longer knows the job (restart, deleted)
-     ├── WorkflowTimeoutError       the call's `timeout` passed (the job is cancelled too)
+     ├── JobLostError               the server does not know the job (restart, deleted)
+     ├── WorkflowTimeoutError       the call's `timeout` passed (`.cancelled`: was the job?)
      └── RunningHubError            a RunningHub business code (`.code`, `.msg`)
           ├── QueueFullError            instances/queue full (415, 421, 814, 1003, 1011, 1520),
           │                             raised once the client's retries are spent
@@ -26,6 +26,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BackendUnavailableError",
+    "ComfygenError",
+    "ContractMismatchError",
+    "ExecutionError",
+    "InputError",
+    "InsufficientBalanceError",
+    "InvalidNodeInfoError",
+    "JobInterruptedError",
+    "JobLostError",
+    "MissingNodeError",
+    "ParameterError",
+    "PromptRejectedError",
+    "QueueFullError",
+    "RunningHubError",
+    "WorkflowTimeoutError",
+    "WorkflowValidationError",
+]
 
 
 class ComfygenError(Exception):
@@ -129,11 +149,19 @@ class JobLostError(ComfygenError):
 
 
 class WorkflowTimeoutError(ComfygenError, TimeoutError):
-    """The run did not finish within its `timeout`; the job was cancelled on the server."""
+    """The run did not finish within its `timeout`.
 
-    def __init__(self, message: str, *, prompt_id: str | None = None) -> None:
+    `prompt_id` is the job's id (None if no job was submitted); `cancelled` says whether
+    the job was cancelled on the server (True), left running or not confirmed cancelled
+    (False), or never existed (None). The message says which, and why.
+    """
+
+    def __init__(
+        self, message: str, *, prompt_id: str | None = None, cancelled: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.prompt_id = prompt_id
+        self.cancelled = cancelled
 
 
 class RunningHubError(ComfygenError):

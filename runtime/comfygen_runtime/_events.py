@@ -7,6 +7,11 @@ or async callback), or `watch()`, which turns any run into an async iterator::
     async for event in stream:
         print(event.kind, event.node, event.value, event.max)
     result = await stream
+
+Progress facts: `position` (on "queued") counts the jobs ahead of this one (0 on an idle
+server); `nodes_done` of `nodes_total` counts the nodes this job runs (cached nodes are
+not counted); `value` of `max` is the step progress of the running `node`; `fraction`
+combines them into one number from 0 to 1.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
+__all__ = ["Event", "EventHandler", "EventKind", "Events", "watch"]
+
 EventKind = Literal[
-    "queued",  # accepted by the server; `position` = jobs ahead of it
+    "queued",  # accepted by the server; `position` = jobs ahead of it (0: none)
     "started",  # execution began
     "cached",  # `nodes` were reused from the cache and will not run
     "executing",  # `node` started
@@ -46,6 +53,19 @@ class Event:
     image: bytes | None = field(default=None, repr=False)
     image_format: str | None = None
     text: str | None = None
+    nodes_done: int | None = None
+    nodes_total: int | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """Overall progress from 0 to 1: nodes done, plus the running node's steps."""
+        if not self.nodes_total:
+            return None
+        steps = 0.0
+        if self.kind == "progress" and self.value is not None and self.max:
+            steps = min(max(self.value / self.max, 0.0), 1.0)
+        done = self.nodes_done or 0
+        return min((done + steps) / self.nodes_total, 1.0)
 
 
 EventHandler: TypeAlias = Callable[[Event], Awaitable[None] | None]
@@ -56,18 +76,24 @@ _watchers: contextvars.ContextVar[tuple[EventHandler, ...]] = contextvars.Contex
 )
 
 
-def has_listeners() -> bool:
-    """Whether a `watch()` surrounds the current run."""
-    return bool(_watchers.get())
+class Events:
+    """Where a run's events go: the call's callback and every `watch()` around the call
+    (as seen when the run began)."""
 
+    def __init__(self, on_event: EventHandler | None = None) -> None:
+        watchers = _watchers.get()
+        self._handlers = (on_event, *watchers) if on_event is not None else watchers
 
-async def emit(event: Event, on_event: EventHandler | None) -> None:
-    """Deliver `event` to the call's callback and to every `watch()` around the call."""
-    handlers = _watchers.get()
-    for handler in (on_event, *handlers) if on_event is not None else handlers:
-        outcome = handler(event)
-        if inspect.isawaitable(outcome):
-            await outcome
+    @property
+    def listening(self) -> bool:
+        """Whether anyone receives the events (facts that cost a request are skipped if not)."""
+        return bool(self._handlers)
+
+    async def __call__(self, event: Event) -> None:
+        for handler in self._handlers:
+            outcome = handler(event)
+            if inspect.isawaitable(outcome):
+                await outcome
 
 
 T = TypeVar("T")

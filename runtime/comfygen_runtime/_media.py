@@ -15,6 +15,17 @@ from urllib.parse import urlsplit
 from ._errors import ParameterError
 from ._spec import ParamSpec
 
+__all__ = [
+    "MediaInput",
+    "Upload",
+    "UploadOnce",
+    "is_url",
+    "media_sources",
+    "read_local",
+    "upload_for",
+    "url_suffix",
+]
+
 MediaInput: TypeAlias = Path | bytes | str
 """A `Path` or existing file path, raw `bytes`, an http(s) URL, or a file name already on
 the server; the runtime uploads what needs uploading and writes the server's name."""

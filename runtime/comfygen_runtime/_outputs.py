@@ -8,7 +8,7 @@ returned (and, for nodes that also write it, the file it was written to).
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -17,6 +17,19 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from ._errors import ComfygenError
 from ._spec import OutputKind, WorkflowSpec
+
+__all__ = [
+    "Audio",
+    "File",
+    "FileSource",
+    "Image",
+    "MakeFile",
+    "Output",
+    "Text",
+    "Video",
+    "map_outputs",
+    "node_items",
+]
 
 
 class FileSource(Protocol):
@@ -60,17 +73,19 @@ class File(Output):
                 f"refusing to save {chosen!r}: it would be written outside {str(folder)!r}"
             )
         folder.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".download-")
+        # A unique temporary name, opened as the final file would be (0o666 less the
+        # process umask, applied by the OS): no need to read the umask, which only
+        # os.umask(), a process-wide change racing other threads, could tell.
+        temporary = folder / f".download-{uuid.uuid4().hex}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        descriptor = os.open(temporary, flags, 0o666)
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 async for chunk in self._stream():
                     handle.write(chunk)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; honour the umask
             os.replace(temporary, target)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         return target
 

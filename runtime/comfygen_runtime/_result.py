@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+__all__ = ["WorkflowResult"]
+
 
 class WorkflowResult(BaseModel):
     """What a finished run returned; generated subclasses add one field per output.
@@ -17,6 +19,9 @@ class WorkflowResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     prompt_id: str = Field(description="The backend's id of the job that ran.")
+    server: str | None = Field(
+        default=None, description="The base URL of the server that ran the job."
+    )
     outputs: dict[str, Any] = Field(
         default_factory=dict, description="Raw outputs reported per node id."
     )

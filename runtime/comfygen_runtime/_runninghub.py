@@ -12,78 +12,106 @@ int64 (kept as strings here). The rules this client follows:
 - Reads (outputs, status, cancel) are retried on any transient failure.
 - The task is polled with capped backoff (`804` running, `813` queued) until it has
   outputs (`0`), failed (`805`, with `failedReason`) or vanished (`807`).
-- Cancelling the awaiting task or a timeout cancels the remote task.
+- A run waits as long as its task runs unless a timeout is set (the call's `timeout`,
+  or `timeout=` / `RUNNINGHUB_TIMEOUT` for the client). Cancelling the awaiting task
+  cancels the remote task; so does a timeout, unless `cancel_on_timeout=False`.
+- RunningHub chooses task ids, so an idempotency key can only be remembered: this
+  client maps the job ids derived from keys to the task ids it created (the last
+  10,000). A second run with a key on the same client finds the task; another client,
+  another process or a restart does not, and creates a new task. A task id itself can
+  be attached to from anywhere (`attach(fn, prompt_id=task_id, client=hub)`).
+- A server never reached fails at once with the cause (refused, name not resolved,
+  TLS, timeout); retries apply once RunningHub has answered.
 - The API key travels in request bodies only; it is never in a repr, log or message.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from tenacity import RetryCallState, stop_never, wait_exponential
 
 from ._apply import apply_params
+from ._backend import Prepared, Settled, Ticket
 from ._config import RunningHubConfig, redact_url
 from ._errors import (
-    AuthenticationError,
     BackendUnavailableError,
     ComfygenError,
-    InsufficientBalanceError,
-    InvalidNodeInfoError,
     JobLostError,
     ParameterError,
-    QueueFullError,
     RunningHubError,
-    WorkflowTimeoutError,
 )
-from ._events import Event, EventHandler, emit
-from ._failures import execution_error, validation_error
+from ._events import Event, Events
+from ._failures import (
+    BUSY,
+    FAILED,
+    OK,
+    QUEUED,
+    RUNNING,
+    SERVER_BUSY,
+    TASK_NOT_FOUND,
+    VALIDATION_FAILED,
+    execution_error,
+    json_object,
+    runninghub_error,
+    runninghub_validation,
+    validation_error,
+)
+from ._loop import PerLoop
 from ._media import Upload, UploadOnce, media_sources, upload_for
-from ._outputs import File, map_outputs
-from ._result import WorkflowResult
+from ._net import Transient, describe_failure, retry
+from ._outputs import File
 from ._seeds import pick_seeds
 from ._spec import WorkflowSpec
 
+__all__ = ["RunningHub"]
+
 logger = logging.getLogger("comfygen_runtime")
 
-ResultT = TypeVar("ResultT", bound=WorkflowResult)
-
-OK = 0
-RUNNING = 804
-QUEUED = 813
-FAILED = 805
-TASK_NOT_FOUND = 807
-VALIDATION_FAILED = 433
-BUSY = {415, 421, 814, 1003, 1011, 1520}  # no instance or queue slot: try again later
-SERVER_BUSY = {1005, 1010, 1012}
-BALANCE = {414, 416, 812}
-AUTH = {412, 801, 802, 806, 811}
-HINTS = {
-    380: "the workflow id does not exist on this RunningHub account",
-    435: "this workflow needs a larger instance: pass instance_type='plus'",
-    436: "the exclusive membership of this key has expired",
-    809: "the file is larger than RunningHub's 30 MB upload limit; pass a public URL",
-    810: "run the workflow once on the RunningHub website, then call it through the API",
-}
 # Answers that say the request was turned away before anything was done with it. A 502 or
 # 504 does not: the gateway gave up, but the upstream may have created the task.
 _NOT_HANDLED_HTTP = {429, 503}
+_REMEMBERED = 10_000  # job ids (from idempotency keys) -> task ids kept per client
+
+
+class _Busy(Transient):
+    """A business code saying no instance or queue slot was free: try again later."""
+
+    def __init__(self, code: int, message: str, data: Any) -> None:
+        super().__init__(f"busy ({code})")
+        self.code, self.message, self.data = code, message, data
+
+
+class _Connection:
+    """A client's state in one event loop: its HTTP pool and uploads."""
+
+    def __init__(self, hub: RunningHub) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=hub._config.base_url,
+            timeout=httpx.Timeout(hub._request_timeout, connect=hub._connect_timeout),
+        )
+        self.uploads = UploadOnce(hub._upload)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 class RunningHub:
     """A RunningHub account. Share one per application; it deduplicates uploads.
 
     Configuration: arguments, then `RUNNINGHUB_API_KEY`, `RUNNINGHUB_BASE_URL`,
-    `RUNNINGHUB_TIMEOUT` (seconds a call waits by default), `RUNNINGHUB_RETRY_COUNT`,
-    `RUNNINGHUB_INSTANCE_TYPE` (e.g. "plus" for 48 GB), then defaults
-    (`https://www.runninghub.ai`; `.cn` works the same way).
+    `RUNNINGHUB_TIMEOUT` (seconds a run may take when the call sets none; unset: as long
+    as the task runs), `RUNNINGHUB_RETRY_COUNT`, `RUNNINGHUB_INSTANCE_TYPE` (e.g. "plus"
+    for 48 GB), then defaults (`https://www.runninghub.ai`; `.cn` works the same way).
+    `cancel_on_timeout=False` leaves a timed-out task running (it is paid for): the
+    `WorkflowTimeoutError` carries its task id, to attach to it later.
     """
 
     def __init__(
@@ -96,21 +124,26 @@ class RunningHub:
         instance_type: str | None = None,
         webhook_url: str | None = None,
         request_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
         busy_backoff: float = 5.0,
         max_poll_interval: float = 5.0,
         randomize_seeds: bool = False,
+        cancel_on_timeout: bool = True,
     ) -> None:
         self._config = RunningHubConfig.resolve(
             api_key, base_url, timeout, retry_count, instance_type
         )
         self._webhook_url = webhook_url
         self._request_timeout = request_timeout
+        self._connect_timeout = connect_timeout
         self._busy_backoff = busy_backoff
         self._max_poll_interval = max_poll_interval
         self._randomize_seeds = randomize_seeds
-        self._http: httpx.AsyncClient | None = None
+        self.cancel_on_timeout = cancel_on_timeout
+        self._seen = False
         self._closed = False
-        self._upload_once = UploadOnce(self._upload)
+        self._tasks: OrderedDict[str, str] = OrderedDict()
+        self._loops: PerLoop[_Connection] = PerLoop(lambda: _Connection(self))
 
     def __repr__(self) -> str:
         return f"RunningHub({redact_url(self._config.base_url)!r})"
@@ -118,6 +151,10 @@ class RunningHub:
     @property
     def base_url(self) -> str:
         return self._config.base_url
+
+    @property
+    def default_timeout(self) -> float | None:
+        return self._config.timeout
 
     async def __aenter__(self) -> RunningHub:
         return self
@@ -127,23 +164,24 @@ class RunningHub:
 
     async def close(self) -> None:
         self._closed = True
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._loops.close()
 
     # -- the envelope ----------------------------------------------------------------
 
-    def _client(self) -> httpx.AsyncClient:
+    def _connection(self) -> _Connection:
         if self._closed:
             raise BackendUnavailableError(f"{self!r} is closed")
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self._config.base_url, timeout=self._request_timeout
-            )
-        return self._http
+        return self._loops.get()
 
     def _redact(self, text: str) -> str:
         return text.replace(self._config.api_key.reveal(), "***")
+
+    def _wait(self, state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(failure, _Busy):
+            logger.info("RunningHub busy (%s), retrying", failure.code)
+            return float(self._busy_backoff * 2 ** (state.attempt_number - 1))
+        return float(wait_exponential(multiplier=0.5, max=10.0)(state))
 
     async def _call(
         self,
@@ -159,53 +197,60 @@ class RunningHub:
         `creates`: the request creates a task, so only failures that prove nothing was
         created are retried (see the module docstring).
         """
+        http = self._connection().http
+        where = redact_url(self._config.base_url)
         attempts = self._config.retry_count + 1
-        delay = 0.5
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+
+        async def attempt() -> tuple[int, str, Any]:
             payload = {**(body or {}), key_field: self._config.api_key.reveal()}
             try:
                 if files is not None:
-                    reply = await self._client().post(
-                        path, data={k: str(v) for k, v in payload.items()}, files=files
-                    )
+                    data = {k: str(v) for k, v in payload.items()}
+                    reply = await http.post(path, data=data, files=files)
                 else:
-                    reply = await self._client().post(path, json=payload)
-            except httpx.ConnectError:
-                problem = "connection refused"
+                    reply = await http.post(path, json=payload)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                if not self._seen:  # never reached: no patience, say why at once
+                    raise BackendUnavailableError(
+                        f"cannot reach RunningHub at {where}: {describe_failure(error)}"
+                    ) from None
+                raise Transient(describe_failure(error)) from None
             except httpx.TransportError as error:
-                problem = type(error).__name__
                 if creates:
-                    raise self._unknown_outcome(path, problem) from None
-            else:
-                problem = f"HTTP {reply.status_code}"
-                if reply.status_code == 200:
-                    try:
-                        envelope = reply.json()
-                        code = int(envelope["code"])
-                    except (ValueError, KeyError, TypeError):
-                        if creates:
-                            raise self._unknown_outcome(
-                                path, "an answer that is not JSON"
-                            ) from None
-                        problem = "an answer that is not JSON"
-                    else:
-                        message = self._redact(str(envelope.get("msg") or ""))
-                        if code in BUSY | SERVER_BUSY and not last:
-                            logger.info("RunningHub busy (%s), retrying", code)
-                            await asyncio.sleep(self._busy_backoff * 2**attempt)
-                            continue
-                        return code, message, envelope.get("data")
-                elif creates and reply.status_code not in _NOT_HANDLED_HTTP:
-                    raise self._unknown_outcome(path, problem)
-            if last:
+                    raise self._unknown_outcome(path, describe_failure(error)) from None
+                raise Transient(describe_failure(error)) from None
+            problem = f"HTTP {reply.status_code}"
+            if reply.status_code == 200:
+                try:
+                    envelope = reply.json()
+                    code = int(envelope["code"])
+                except (ValueError, KeyError, TypeError):
+                    if creates:
+                        raise self._unknown_outcome(path, "an answer that is not JSON") from None
+                    raise Transient("an answer that is not JSON") from None
+                self._seen = True
+                message = self._redact(str(envelope.get("msg") or ""))
+                if code in BUSY | SERVER_BUSY:
+                    raise _Busy(code, message, envelope.get("data"))
+                return code, message, envelope.get("data")
+            if reply.status_code == 404 and not self._seen:
                 raise BackendUnavailableError(
-                    f"RunningHub at {redact_url(self._config.base_url)} is unavailable "
-                    f"({path}: {problem}, {attempts} attempts)"
+                    f"{where} does not look like RunningHub: POST {path} answered HTTP 404 "
+                    "(check the base URL)"
                 )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise AssertionError("unreachable")
+            if creates and reply.status_code not in _NOT_HANDLED_HTTP:
+                raise self._unknown_outcome(path, problem)
+            raise Transient(problem)
+
+        try:
+            return await retry(attempt, attempts=attempts, wait=self._wait)
+        except _Busy as busy:  # still busy after the retries: the caller raises its error
+            return busy.code, busy.message, busy.data
+        except Transient as failure:
+            raise BackendUnavailableError(
+                f"RunningHub at {where} is unavailable ({path}: {failure.problem}, "
+                f"{attempts} attempts)"
+            ) from None
 
     def _unknown_outcome(self, path: str, problem: str) -> BackendUnavailableError:
         return BackendUnavailableError(
@@ -213,28 +258,11 @@ class RunningHub:
             "may exist, so it is not created again (look at your RunningHub task list)"
         )
 
-    def _error(self, code: int, message: str) -> ComfygenError:
-        """The exception for a business code that is not a success or a still-running."""
-        text = message or "no message"
-        if code in HINTS:
-            text += f" ({HINTS[code]})"
-        if code in BUSY:
-            return QueueFullError(
-                code, text + f"; still full after {self._config.retry_count} retries"
-            )
-        if code in BALANCE:
-            return InsufficientBalanceError(code, text)
-        if code in AUTH:
-            return AuthenticationError(code, text)
-        if code == 803:
-            return InvalidNodeInfoError(code, text)
-        return RunningHubError(code, text)
-
     # -- uploads and files -------------------------------------------------------------
 
     async def upload(self, data: bytes, *, suffix: str | None = None) -> str:
         """Upload bytes; return RunningHub's file name (`api/<hash>.<ext>`). Once per content."""
-        return await self._upload_once(upload_for(data, suffix))
+        return await self._connection().uploads(upload_for(data, suffix))
 
     async def _upload(self, upload: Upload) -> str:
         file_type = PurePosixPath(upload.name).suffix.lstrip(".") or "bin"
@@ -244,12 +272,13 @@ class RunningHub:
             files={"file": (upload.name, upload.data, upload.content_type)},
         )
         if code != OK or not isinstance(data, dict) or not data.get("fileName"):
-            raise self._error(code, message or "upload failed")
+            raise runninghub_error(self._config.retry_count, code, message or "upload failed")
         return str(data["fileName"])
 
     async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
         """Stream an output file from its (signed, expiring) URL."""
-        async with self._client().stream("GET", ref.url, follow_redirects=True) as reply:
+        http = self._connection().http
+        async with http.stream("GET", ref.url, follow_redirects=True) as reply:
             if reply.status_code != 200:
                 raise ComfygenError(
                     f"cannot download {ref.filename!r} from RunningHub: HTTP {reply.status_code}"
@@ -257,20 +286,13 @@ class RunningHub:
             async for chunk in reply.aiter_bytes():
                 yield chunk
 
-    async def _resolve_media(self, spec: WorkflowSpec, values: dict[str, Any]) -> None:
-        """Upload media values; http(s) URLs go to RunningHub as they are (it fetches them,
-        and they are the way to pass files above its 30 MB upload limit)."""
-        for name, source in (await media_sources(spec.params, values)).items():
-            if not isinstance(source, str):
-                values[name] = await self._upload_once(source)
-
     # -- account and workflows ---------------------------------------------------------
 
     async def account_status(self) -> dict[str, Any]:
         """Remaining coins and money, tasks running now, key type (as RunningHub reports)."""
         code, message, data = await self._call("/uc/openapi/accountStatus", key_field="apikey")
         if code != OK:
-            raise self._error(code, message)
+            raise runninghub_error(self._config.retry_count, code, message)
         return dict(data) if isinstance(data, dict) else {"status": data}
 
     async def workflow_json(self, workflow_id: str) -> dict[str, Any]:
@@ -279,30 +301,42 @@ class RunningHub:
             "/api/openapi/getJsonApiFormat", {"workflowId": workflow_id}
         )
         if code != OK:
-            raise self._error(code, message)
+            raise runninghub_error(self._config.retry_count, code, message)
         prompt = data.get("prompt") if isinstance(data, dict) else None
         graph = json.loads(prompt) if isinstance(prompt, str) else prompt
         if not isinstance(graph, dict):
             raise RunningHubError(code, f"workflow {workflow_id} came back without a graph")
         return graph
 
-    async def cancel(self, task_id: str) -> None:
-        """Cancel a task (best effort, bounded)."""
-        with contextlib.suppress(ComfygenError, httpx.HTTPError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._call("/task/openapi/cancel", {"taskId": task_id}), 10)
+    # -- the job steps (see _backend.Backend) ------------------------------------------
 
-    # -- running -----------------------------------------------------------------------
+    def _task_id(self, job_id: str) -> str | None:
+        """The task a job id stands for: a remembered key's task, or a task id itself."""
+        return self._tasks.get(job_id) or (job_id if job_id.isdigit() else None)
 
-    async def run(
-        self,
-        spec: WorkflowSpec,
-        values: Mapping[str, Any],
-        result_type: type[ResultT],
-        *,
-        on_event: EventHandler | None = None,
-        timeout: float | None = None,
-    ) -> ResultT:
-        """Upload media, create the task, poll it to completion, return the typed result."""
+    async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
+        task_id = self._task_id(job_id)
+        if task_id is None:
+            return None
+        code, message, data = await self._call("/task/openapi/outputs", {"taskId": task_id})
+        ticket = Ticket(task_id, self.base_url)
+        if code == OK and isinstance(data, list):
+            ticket.state, ticket.record = "done", {"code": code, "data": data}
+        elif code == FAILED:
+            ticket.state, ticket.record = "failed", {"code": code, "msg": message, "data": data}
+        elif code == RUNNING:
+            ticket.state = "running"
+        elif code == QUEUED:
+            ticket.state = "pending"
+        elif code == TASK_NOT_FOUND:
+            return None
+        else:
+            raise runninghub_error(self._config.retry_count, code, message)
+        return ticket
+
+    async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
+        """Upload media values; http(s) URLs go to RunningHub as they are (it fetches them,
+        and they are the way to pass files above its 30 MB upload limit)."""
         if spec.runninghub_id is None:
             raise ParameterError(
                 f"workflow {spec.name!r} has no RunningHub workflow id, so it cannot run on "
@@ -310,27 +344,10 @@ class RunningHub:
                 "`comfygen build --runninghub-id FILE=ID` or [tool.comfygen.runninghub] in "
                 "pyproject.toml"
             )
-        limit = timeout if timeout is not None else self._config.timeout
-        task: dict[str, str] = {}
-        try:
-            return await asyncio.wait_for(
-                self._run(spec, dict(values), result_type, on_event, task), limit
-            )
-        except asyncio.TimeoutError:
-            raise WorkflowTimeoutError(
-                f"workflow {spec.name!r} did not finish on RunningHub within {limit} s"
-                + (f" (task {task['id']}); it was cancelled" if task else "")
-            ) from None
-
-    async def _run(
-        self,
-        spec: WorkflowSpec,
-        values: dict[str, Any],
-        result_type: type[ResultT],
-        on_event: EventHandler | None,
-        task: dict[str, str],
-    ) -> ResultT:
-        await self._resolve_media(spec, values)
+        connection = self._connection()
+        for name, source in (await media_sources(spec.params, values)).items():
+            if not isinstance(source, str):
+                values[name] = await connection.uploads(source)
         node_info = _node_info(spec, values)
         seeds: dict[str, int] = {}
         if self._randomize_seeds:
@@ -345,76 +362,66 @@ class RunningHub:
             body["instanceType"] = self._config.instance_type
         if self._webhook_url:
             body["webhookUrl"] = self._webhook_url
-        # The create is shielded: cancelled while it is in flight, the call still learns
-        # the task id (within a few seconds) and cancels that task.
-        creating = asyncio.ensure_future(self._call("/task/openapi/create", body, creates=True))
-        try:
-            code, message, data = await asyncio.shield(creating)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                done, _ = await asyncio.wait({creating}, timeout=10)
-                _, _, created = creating.result() if creating in done else (0, "", None)
-                if isinstance(created, dict) and created.get("taskId"):
-                    await self.cancel(str(created["taskId"]))
-            raise
-        if code == VALIDATION_FAILED:
-            raise _validation(spec, message, data)
-        if code != OK or not isinstance(data, dict) or data.get("taskId") in (None, ""):
-            raise self._error(code, message)
-        task_id = task["id"] = str(data["taskId"])
-        settled = False
-        try:
-            tips = _json_object(data.get("promptTips"))
-            if tips.get("node_errors"):
-                raise validation_error(spec, tips["node_errors"], {"promptTips": tips})
-            await emit(Event("queued", task_id), on_event)
-            outputs = await self._poll(task_id, on_event)
-            settled = True
-            return await self._result(spec, result_type, task_id, outputs, seeds)
-        except BaseException:
-            if not settled:
-                await asyncio.shield(self.cancel(task_id))
-            raise
+        return Prepared(body, seeds)
 
-    async def _poll(self, task_id: str, on_event: EventHandler | None) -> list[dict[str, Any]]:
-        delay = 0.5
+    async def submit(self, spec: WorkflowSpec, prepared: Prepared, *, job_id: str) -> Ticket:
+        code, message, data = await self._call(
+            "/task/openapi/create", prepared.payload, creates=True
+        )
+        if code == VALIDATION_FAILED:
+            raise runninghub_validation(spec, message, data)
+        if code != OK or not isinstance(data, dict) or data.get("taskId") in (None, ""):
+            raise runninghub_error(self._config.retry_count, code, message)
+        task_id = str(data["taskId"])
+        self._tasks[job_id] = task_id
+        while len(self._tasks) > _REMEMBERED:
+            self._tasks.popitem(last=False)
+        ticket = Ticket(task_id, self.base_url, seeds=dict(prepared.seeds))
+        tips = json_object(data.get("promptTips"))
+        if tips.get("node_errors"):
+            await self.cancel(ticket)  # created, but it cannot run: do not pay for it
+            raise validation_error(spec, tips["node_errors"], {"promptTips": tips})
+        return ticket
+
+    async def follow(self, spec: WorkflowSpec, ticket: Ticket, events: Events) -> Any:
+        await events(Event("queued", ticket.job_id))
         started = False
-        while True:
-            code, message, data = await self._call("/task/openapi/outputs", {"taskId": task_id})
-            if code == OK and isinstance(data, list):
-                await emit(Event("finished", task_id), on_event)
-                return [item for item in data if isinstance(item, dict)]
+
+        async def poll() -> dict[str, Any]:
+            nonlocal started
+            code, message, data = await self._call(
+                "/task/openapi/outputs", {"taskId": ticket.job_id}
+            )
+            if (code == OK and isinstance(data, list)) or code == FAILED:
+                return {"code": code, "msg": message, "data": data}
             if code == RUNNING and not started:
                 started = True
-                await emit(Event("started", task_id), on_event)
-            elif code == FAILED:
-                reason = data.get("failedReason") if isinstance(data, dict) else None
-                if isinstance(reason, dict):
-                    raise execution_error(task_id, reason)
-                raise RunningHubError(code, message or "the task failed")
-            elif code == TASK_NOT_FOUND:
-                raise JobLostError(task_id, f"RunningHub does not know the task ({message})")
-            elif code not in (RUNNING, QUEUED):
-                raise self._error(code, message)
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, self._max_poll_interval)
+                await events(Event("started", ticket.job_id))
+            if code == TASK_NOT_FOUND:
+                raise JobLostError(ticket.job_id, f"RunningHub does not know the task ({message})")
+            if code not in (RUNNING, QUEUED):
+                raise runninghub_error(self._config.retry_count, code, message)
+            raise Transient("still running")
 
-    async def _result(
-        self,
-        spec: WorkflowSpec,
-        result_type: type[ResultT],
-        task_id: str,
-        items: list[dict[str, Any]],
-        seeds: dict[str, int],
-    ) -> ResultT:
+        waiting = wait_exponential(multiplier=0.5, exp_base=1.5, max=self._max_poll_interval)
+        return await retry(poll, stop=stop_never, wait=waiting)
+
+    async def settle(self, spec: WorkflowSpec, ticket: Ticket, record: Any) -> Settled:
+        code, data = record["code"], record["data"]
+        if code == FAILED:
+            reason = data.get("failedReason") if isinstance(data, dict) else None
+            if isinstance(reason, dict):
+                raise execution_error(ticket.job_id, reason)
+            raise RunningHubError(code, record.get("msg") or "the task failed")
+        items = [item for item in data if isinstance(item, dict)]
         records: dict[str, dict[str, Any]] = {}
         for item in items:
             url = str(item.get("fileUrl") or "")
             name = PurePosixPath(urlsplit(url).path).name or f"output.{item.get('fileType')}"
-            record = records.setdefault(str(item.get("nodeId")), {"files": [], "text": []})
-            record["files"].append({"filename": name, "url": url, "raw": item})
+            entry = records.setdefault(str(item.get("nodeId")), {"files": [], "text": []})
+            entry["files"].append({"filename": name, "url": url, "raw": item})
             if str(item.get("fileType", "")).lower() == "txt":
-                record["text"].append(await self._read_text(url))
+                entry["text"].append(await self._read_text(url))
         usage = {
             key: items[0][key]
             for key in ("taskCostTime", "consumeCoins", "consumeMoney", "thirdPartyConsumeMoney")
@@ -424,14 +431,21 @@ class RunningHub:
             duration: float | None = float(usage["taskCostTime"])
         except (KeyError, TypeError, ValueError):
             duration = None
-        fields = map_outputs(spec, records, self.file_ref)
-        return result_type.model_validate(
-            {"prompt_id": task_id, "outputs": records, "duration": duration, "usage": usage,
-             "seeds": seeds, **fields}
-        )  # fmt: skip
+        return Settled(outputs=records, duration=duration, usage=usage)
+
+    async def cancel(self, ticket: Ticket) -> bool:
+        """Cancel a task; True when RunningHub confirmed it."""
+        task_id = self._task_id(ticket.job_id)
+        if task_id is None:
+            return False  # the create never answered: no known task to cancel
+        try:
+            code, _, _ = await self._call("/task/openapi/cancel", {"taskId": task_id})
+        except (ComfygenError, httpx.HTTPError):
+            return False
+        return code == OK
 
     async def _read_text(self, url: str) -> str:
-        reply = await self._client().get(url, follow_redirects=True)
+        reply = await self._connection().http.get(url, follow_redirects=True)
         if reply.status_code != 200:
             raise ComfygenError(
                 f"cannot read a text output from RunningHub: HTTP {reply.status_code}"
@@ -460,17 +474,3 @@ def _node_info(spec: WorkflowSpec, values: Mapping[str, Any]) -> list[dict[str, 
                     {"nodeId": target.node_id, "fieldName": target.input, "fieldValue": value}
                 )
     return entries
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = json.loads(value)
-    return value if isinstance(value, dict) else {}
-
-
-def _validation(spec: WorkflowSpec, message: str, data: Any) -> ComfygenError:
-    tips = _json_object(data.get("promptTips") if isinstance(data, dict) else data)
-    if tips.get("node_errors"):
-        return validation_error(spec, tips["node_errors"], {"promptTips": tips})
-    return RunningHubError(VALIDATION_FAILED, message or "the workflow failed validation")

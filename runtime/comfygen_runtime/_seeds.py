@@ -11,6 +11,8 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+__all__ = ["SEED_INPUTS", "pick_seeds", "randomize_zero_seeds"]
+
 SEED_INPUTS = ("seed", "noise_seed")
 _random = random.SystemRandom()  # no shared global RNG state between tasks or tenants
 

@@ -330,6 +330,7 @@ class HostileNames2Result(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, HostileNames2Result)
 async def hostile_names_2(
     *,
     prompt: str,
@@ -347,6 +348,7 @@ async def hostile_names_2(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> HostileNames2Result:
     """Run the workflow "Hostile Names 2!.json" and return its outputs.
 
@@ -403,6 +405,10 @@ async def hostile_names_2(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         out_é: Images from node "\\"x\\n" ("SaveImage", title "$output.out_é")
@@ -430,4 +436,5 @@ async def hostile_names_2(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

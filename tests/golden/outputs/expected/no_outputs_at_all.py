@@ -50,11 +50,13 @@ class NoOutputsAtAllResult(_rt.WorkflowResult):
     """Outputs of `no_outputs_at_all`: one field per output of the workflow."""
 
 
+@_rt.workflow(_SPEC, NoOutputsAtAllResult)
 async def no_outputs_at_all(
     *,
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> NoOutputsAtAllResult:
     """Run the workflow "NoOutputsAtAll.json" and return its outputs.
 
@@ -65,6 +67,10 @@ async def no_outputs_at_all(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         A result with the raw outputs only (no output node was recognised).
@@ -76,4 +82,5 @@ async def no_outputs_at_all(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -331,6 +331,7 @@ class OutputsResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, OutputsResult)
 async def outputs(
     *,
     width: int = 64,
@@ -338,6 +339,7 @@ async def outputs(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> OutputsResult:
     """Run the workflow "outputs.json" and return its outputs.
 
@@ -352,6 +354,10 @@ async def outputs(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         cover: Images from node "2" ("SaveImage", title "$output.cover") and node
@@ -381,4 +387,5 @@ async def outputs(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -283,6 +283,7 @@ class T2iWorkflowResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, T2iWorkflowResult)
 async def t2i_workflow(
     *,
     seed: int = 0,
@@ -295,6 +296,7 @@ async def t2i_workflow(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> T2iWorkflowResult:
     """Run the workflow "t2i_workflow.json" and return its outputs.
 
@@ -324,6 +326,10 @@ async def t2i_workflow(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         result: Images from node "9" ("SaveImage", title "$output.result") (output
@@ -344,4 +350,5 @@ async def t2i_workflow(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )

@@ -131,6 +131,7 @@ class UploadImageResult(_rt.WorkflowResult):
     )
 
 
+@_rt.workflow(_SPEC, UploadImageResult)
 async def upload_image(
     *,
     input_image: MediaInput,
@@ -138,6 +139,7 @@ async def upload_image(
     client: Backend | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    idempotency_key: str | None = None,
 ) -> UploadImageResult:
     """Run the workflow "upload-image.json" and return its outputs.
 
@@ -154,6 +156,10 @@ async def upload_image(
         timeout: Seconds to wait for the whole run (the job is cancelled after
             it); None uses the client's default (ComfyUI: as long as the job
             runs).
+        idempotency_key: Names the job: a second call with the same key (here, in
+            another process, after a restart) follows the job already queued or
+            running, or returns its finished outputs, instead of submitting it
+            again.
 
     Returns:
         node_13: Images from node "13" ("SaveImage", title "Final Output")
@@ -169,4 +175,5 @@ async def upload_image(
         client=client,
         on_event=on_event,
         timeout=timeout,
+        idempotency_key=idempotency_key,
     )
