@@ -18,6 +18,7 @@ from rich.text import Text
 
 from . import _write
 from ._build import Build, build
+from ._cli_models import models_command
 from ._cli_run import run_command
 from ._diagnostics import BuildError, Diagnostic
 from ._project import ProjectConfigError, load_runninghub_ids
@@ -317,6 +318,7 @@ def _type_label(param: Any) -> str:
 
 
 main.add_command(run_command)
+main.add_command(models_command)
 
 
 @main.command("serve")
