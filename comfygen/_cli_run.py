@@ -264,7 +264,7 @@ class _Run:
             return EXIT_FAILED
         try:
             values = _parse_all(ir, self.raw)
-            params_model(ir).model_validate(values)
+            params_model(ir, strict=True).model_validate(values)  # as generated code does
         except _UsageProblem as problem:
             return self._usage(ir, str(problem))
         except pydantic.ValidationError as error:
@@ -299,7 +299,7 @@ class _Run:
         from comfygen_runtime import ComfygenError
 
         ir: WorkflowIR = await kit.load(self.workflow)
-        if Path(self.workflow).is_file():
+        if Path(self.workflow).is_file() and ir.runninghub_id is None:  # not a pointer file
             # the settings nearest the workflow file: it may be run from anywhere
             path = Path(self.workflow).resolve()
             attached = load_runninghub_ids(path.parent).get(path)

@@ -9,20 +9,20 @@ one path, two entry points. Failures come back as an `ExecuteResult` with `statu
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
-import re
+import reprlib
 import time
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 import pydantic
 from comfygen_runtime import (
+    DEFAULT_COMFYUI_URL,
+    DEFAULT_RUNNINGHUB_URL,
     Audio,
     Backend,
     ComfygenError,
@@ -30,30 +30,29 @@ from comfygen_runtime import (
     EventHandler,
     File,
     Image,
-    InputRef,
     MediaInput,
     Output,
-    OutputSpec,
-    ParamSpec,
+    ParameterError,
     RunningHub,
     Text,
     Video,
     WorkflowResult,
-    WorkflowSpec,
     WorkflowTimeoutError,
+    node_items,
+    redact_url,
     run_workflow,
 )
-from comfygen_runtime._config import DEFAULT_COMFYUI_URL, DEFAULT_RUNNINGHUB_URL, redact_url
-from comfygen_runtime._outputs import node_items
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._analyze import analyze
 from ._diagnostics import Diagnostic
-from ._ir import ParamIR, WorkflowIR
+from ._ir import WorkflowIR
 from ._names import Identifier, function_name
-from ._render import OUTPUT_CLASSES
 from ._schema import bundled
-from ._sources import Source, from_ui_format, load_json
+from ._sources import Loaded, Source, load, loaded_from_data, workflow_source
+from ._translate import OUTPUT_CLASSES, ParamField, translate
+
+__all__ = ["ComfyKit", "ExecuteResult", "params_model", "result_model"]
 
 logger = logging.getLogger("comfygen")
 
@@ -64,52 +63,42 @@ _PYTHON_TYPES: dict[str, Any] = {
     "bool": bool,
     "media": MediaInput,
 }
+# A parameter typed only from the value saved in the workflow (no schema for its node):
+# any JSON scalar goes through and the server decides, as with comfykit (the editor
+# saves 1.0 as 1, so `speed=1.2` must not be refused for being no int).
+JsonScalar = str | int | float | bool | None
 
 
-# A script calls the same workflow again and again: build its spec and models once.
-@functools.lru_cache(maxsize=128)
-def spec_from_ir(ir: WorkflowIR) -> WorkflowSpec:
-    """The runtime spec of a workflow: exactly what its generated module embeds."""
-    return WorkflowSpec(
-        name=ir.function,
-        source=ir.source,
-        graph=ir.graph(),
-        params=tuple(
-            ParamSpec(
-                name=param.name,
-                key=param.key,
-                media=param.type == "media",
-                required=param.required,
-                targets=tuple(InputRef(t.node.node_id, t.input) for t in param.targets),
-            )
-            for param in ir.params
-        ),
-        outputs=tuple(
-            OutputSpec(
-                name=output.name,
-                key=output.key,
-                kind=output.kind,
-                node_ids=tuple(node.node_id for node in output.nodes),
-            )
-            for output in ir.outputs
-        ),
-        runninghub_id=ir.runninghub_id,
+def _field(field: ParamField, strict: bool) -> Any:
+    default = ... if field.required else field.default
+    if not field.exact and not strict:
+        return JsonScalar, Field(default, description=field.description)
+    annotation: Any = (
+        Literal.__getitem__(field.choices) if field.choices else _PYTHON_TYPES[field.type]
+    )
+    if field.nullable:
+        annotation = annotation | None
+    return annotation, Field(
+        default, ge=field.minimum, le=field.maximum, description=field.description
     )
 
 
+# A script calls the same workflow again and again: build its models once.
 @functools.lru_cache(maxsize=128)
-def params_model(ir: WorkflowIR) -> type[BaseModel]:
-    """The params model a generated module would define, built at run time."""
+def params_model(ir: WorkflowIR, strict: bool = False) -> type[BaseModel]:
+    """The params model of the dynamic API, from the fields generated code renders.
 
-    def field(param: ParamIR) -> Any:
-        default = ... if param.required else param.default
-        return (_PYTHON_TYPES[param.type], Field(default, description=param.description))
-
-    return pydantic.create_model(
+    What the node schemas say (types, bounds, options) is checked exactly as the
+    generated model checks it, so what the server would refuse is refused before
+    sending; parameters without a schema accept any JSON scalar. `strict` is the
+    generated model itself: the type inferred from the saved value is enforced too.
+    """
+    model: type[BaseModel] = pydantic.create_model(
         f"{ir.params_class}",
         __config__=ConfigDict(extra="forbid", frozen=True),
-        **{param.name: field(param) for param in ir.params},
+        **{field.name: _field(field, strict) for field in translate(ir).params},
     )
+    return model
 
 
 @functools.lru_cache(maxsize=128)
@@ -119,8 +108,11 @@ def result_model(ir: WorkflowIR) -> type[WorkflowResult]:
         "Image": Image, "Video": Video, "Audio": Audio, "Text": Text, "Output": Output,
     }  # fmt: skip
     fields: dict[str, Any] = {
-        output.name: (list.__class_getitem__(classes[OUTPUT_CLASSES[output.kind]]), ...)
-        for output in ir.outputs
+        output.name: (
+            list.__class_getitem__(classes[OUTPUT_CLASSES[output.kind]]),
+            Field(description=output.description),
+        )
+        for output in translate(ir).outputs
     }
     model: type[WorkflowResult] = pydantic.create_model(
         f"{ir.result_class}", __base__=WorkflowResult, **fields
@@ -325,7 +317,8 @@ class ComfyKit:
     ) -> ExecuteResult:
         """Run an API-format workflow given as a dict."""
         try:
-            ir = _analyzed(dict(workflow_json), "workflow.json", None)
+            source = Source(None, "workflow.json", "workflow")
+            ir = _analyzed(loaded_from_data(dict(workflow_json), source, None, bundled()))
             return await self._execute(ir, params, on_event)
         except (ComfygenError, ValueError) as error:
             return _failure(error)
@@ -333,23 +326,14 @@ class ComfyKit:
     async def load(self, workflow: WorkflowSource) -> WorkflowIR:
         """Load and analyze a workflow: a file, an http(s) URL, or a RunningHub id (digits).
 
-        Raises `ComfygenError` with the diagnostics when the workflow cannot be used.
+        A file `{"_source": "runninghub", "workflow_id": ...}` (as comfykit writes them)
+        is that RunningHub workflow. Raises `ComfygenError` with the diagnostics when the
+        workflow cannot be used.
         """
-        text = str(workflow)
-        if isinstance(workflow, str) and re.fullmatch(r"\d+", workflow.strip()):
-            workflow_id = workflow.strip()
-            graph = await self.runninghub().workflow_json(workflow_id)
-            return _analyzed(graph, f"rh:{workflow_id}", workflow_id)
-        if isinstance(workflow, str) and re.match(r"https?://", workflow):
-            return _analyzed(await _download_json(workflow), _safe_url(text), None)
-        path = Path(workflow)
-        if not path.is_file():
-            raise ComfygenError(f"Workflow file does not exist: {text}")
-        source = Source(path, path.name, path.stem)
-        graph, problems = await asyncio.to_thread(load_json, source)
-        if problems:
-            raise ComfygenError(_describe(problems))
-        return _analyzed(graph, path.name, None)
+        source = workflow_source(workflow)
+        if source.path is not None and not source.path.is_file():
+            raise ComfygenError(f"Workflow file does not exist: {workflow}")
+        return _analyzed(await load(source, bundled(), runninghub=self.runninghub))
 
     async def run(
         self,
@@ -361,7 +345,7 @@ class ComfyKit:
         """Run a loaded workflow and return its typed result (errors are raised)."""
         backend = self._backend(ir)
         return await run_workflow(
-            spec_from_ir(ir),
+            translate(ir).spec,
             _validated(ir, params or {}),
             result_model(ir),
             client=backend,
@@ -392,45 +376,75 @@ def _frozen(cookies: str | Mapping[str, str] | None) -> Any:
     return tuple(sorted(cookies.items())) if isinstance(cookies, Mapping) else cookies
 
 
-def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
-    graph, problems = from_ui_format(graph, source)
-    if problems:
-        raise ComfygenError(_describe(problems))
-    stem = PurePosixPath(urlsplit(source).path).stem or "workflow"
-    function = function_name(stem) or Identifier("workflow")
-    ir, diagnostics = analyze(graph, source=source, function=function,
-                              runninghub_id=runninghub_id, schemas=bundled())  # fmt: skip
+def _analyzed(loaded: Loaded) -> WorkflowIR:
+    if loaded.diagnostics:
+        raise ComfygenError(_describe(loaded.diagnostics))
+    function = function_name(loaded.source.stem) or Identifier("workflow")
+    ir, diagnostics = analyze(
+        loaded.graph,
+        source=loaded.source.display,
+        function=function,
+        runninghub_id=loaded.runninghub_id,
+        schemas=bundled(),
+    )
     if ir is None:
         raise ComfygenError(_describe(diagnostics))
     return ir
 
 
-def _safe_url(url: str) -> str:
-    """A workflow URL as shown in messages: no credentials, no query (it may hold tokens)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
-
-
-async def _download_json(url: str) -> Any:
-    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as http:
-        reply = await http.get(url)
-    if reply.status_code != 200:
-        raise ComfygenError(f"cannot download the workflow: HTTP {reply.status_code}")
-    return reply.json()
-
-
-def _describe(diagnostics: list[Diagnostic]) -> str:
+def _describe(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> str:
     return "\n".join(str(d) for d in diagnostics if d.severity == "error")
 
 
+_reprs = reprlib.Repr()
+_reprs.maxstring = _reprs.maxother = 80
+
+# Workflows whose unknown parameters were reported (once per workflow, then at debug).
+_warned: set[str] = set()
+
+
 def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
-    """Validate params given by DSL key (as comfykit) or by Python name."""
-    by_key = {param.key: param.name for param in ir.params}
-    renamed = {by_key.get(key, key): value for key, value in params.items()}
+    """Validate params given by DSL name (as comfykit) or by Python name.
+
+    Keys the workflow does not declare are ignored, as comfykit ignores them (apps send
+    shared keys such as `index` to every workflow): logged at debug on every call and
+    as a warning the first time per workflow. A name given both ways
+    takes the value of its DSL name, the one comfykit knows.
+    """
+    fields = translate(ir).params
+    by_key = {field.key: field.name for field in fields}
+    names = {field.name for field in fields}
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in params.items():
+        name = by_key.get(key) or (key if key in names else None)
+        if name is None:
+            unknown.append(key)
+        elif key in by_key or name not in values:
+            values[name] = value
+    if unknown:
+        known = ", ".join(field.key for field in fields) or "(none)"
+        text = "%s: ignoring parameters the workflow does not declare: %s (it has: %s)"
+        if ir.source in _warned:
+            logger.debug(text, ir.source, ", ".join(unknown), known)
+        else:
+            _warned.add(ir.source)
+            logger.warning(text, ir.source, ", ".join(unknown), known)
     try:
-        return params_model(ir).model_validate(renamed)
+        return params_model(ir).model_validate(values)
     except pydantic.ValidationError as error:
-        raise ComfygenError(f"invalid parameters for {ir.source}: {error}") from error
+        keys: dict[str, str] = {field.name: field.key for field in fields}
+        problems = "; ".join(_problem(e, keys) for e in error.errors(include_url=False))
+        raise ParameterError(f"invalid parameters for {ir.source}: {problems}") from error
+
+
+def _problem(error: Any, keys: dict[str, str]) -> str:
+    """One pydantic error, naming the parameter as the caller wrote it."""
+    where = str(error["loc"][0]) if error["loc"] else "parameters"
+    name = keys.get(where, where)
+    if error["type"] == "missing":
+        return f"{name}: required, not given"
+    return f"{name}: {error['msg']} (got {_reprs.repr(error['input'])})"
 
 
 def _failure(

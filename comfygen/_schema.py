@@ -22,6 +22,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "BUNDLED",
+    "SCALAR_TYPES",
+    "InputSchema",
+    "NodeSchema",
+    "Schemas",
+    "bundled",
+    "from_object_info",
+    "main",
+    "merged",
+]
+
 BUNDLED = Path(__file__).parent / "schemas" / "core.json.gz"
 SCALAR_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
 _MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from ._analyze import is_link
+from ._graph import is_link, is_ui_format
 from ._schema import InputSchema, NodeSchema
 
 __all__ = ["is_ui_format", "ui_to_api"]
@@ -100,11 +100,6 @@ class _Unset:
 
 
 _UNSET: Any = _Unset()
-
-
-def is_ui_format(data: Any) -> bool:
-    """The editor's UI format (`nodes` with `links` or `edges`)."""
-    return isinstance(data, dict) and "nodes" in data and ("links" in data or "edges" in data)
 
 
 def ui_to_api(

@@ -25,14 +25,22 @@ from ._project import ProjectConfigError, load_runninghub_ids
 from ._schema import Schemas, bundled, from_object_info, merged
 from ._sources import parse_runninghub_source
 
+__all__ = [
+    "main",
+]
+
 
 def _check_sources(
     context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
     for value in values:
-        if parse_runninghub_source(value) is None and not Path(value).exists():
+        remote = parse_runninghub_source(value) is not None or value.startswith(
+            ("http://", "https://")
+        )
+        if not remote and not Path(value).exists():
             raise click.BadParameter(
-                f"{value!r} is neither an existing file or directory nor rh:<workflow id>",
+                f"{value!r} is neither an existing file or directory, an http(s) URL, "
+                "nor rh:<workflow id>",
                 context,
                 parameter,
             )
@@ -96,7 +104,7 @@ class _SchemaOptions:
 
 
 def _fetch_object_info(server: str) -> dict[str, Any]:
-    from comfygen_runtime._config import ComfyUIConfig
+    from comfygen_runtime import ComfyUIConfig
 
     config = ComfyUIConfig.resolve(server)
     try:

@@ -38,9 +38,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .._build import analyze_sources
 from .._diagnostics import BuildError, Diagnostic, quote
-from .._dynamic import result_model, spec_from_ir
-from .._ir import OutputIR, ParamIR, WorkflowIR
+from .._dynamic import result_model
+from .._ir import OutputIR, WorkflowIR
 from .._schema import Schemas, bundled
+from .._translate import ParamField, translate
 
 __all__ = [
     "DESCRIPTION_TITLE",
@@ -220,52 +221,42 @@ def _display(client: ComfyUI) -> str:
 # -- the strict params model -------------------------------------------------------------
 
 
-def _param_description(param: ParamIR) -> str:
-    text = (
-        param.description
-        or "Sets "
-        + " and ".join(
-            f"input {quote(t.input)} of node {quote(t.node.node_id)} ({t.node.class_type})"
-            for t in param.targets
-        )
-        + "."
-    )
-    if param.type == "media":
-        text = f"{text.rstrip('.')}. {_MEDIA_HELP}"
-    return text
+def _param_description(field: ParamField) -> str:
+    if field.type == "media":
+        return f"{field.description.rstrip('.')}. {_MEDIA_HELP}"
+    return field.description
 
 
-def _bound(param: ParamIR, value: float | None) -> float | None:
-    if value is not None and param.type == "int" and float(value).is_integer():
+def _bound(field: ParamField, value: float | None) -> float | None:
+    if value is not None and field.type == "int" and float(value).is_integer():
         return int(value)
     return value
 
 
-def _param_field(param: ParamIR) -> tuple[Any, Any]:
+def _param_field(field: ParamField) -> tuple[Any, Any]:
+    """The field generated code declares (the one translation, `translate`), with media
+    taken as a URL or a data: URI instead of a local path."""
     annotation: Any
-    if param.type == "media":
+    if field.type == "media":
         annotation = MediaValue
-    elif param.choices:
-        annotation = Literal[param.choices]  # the tuple's items are the choices
+    elif field.choices:
+        annotation = Literal[field.choices]  # the tuple's items are the choices
     else:
-        annotation = _SCALARS[param.type]
-    default: Any = ...
-    if not param.required:
-        default = param.default
-        if default is None:  # the nodes keep their own (differing) values
-            annotation = annotation | None
+        annotation = _SCALARS[field.type]
+    if field.nullable:  # the nodes keep their own (differing) values
+        annotation = annotation | None
     info = Field(
-        default,
-        ge=_bound(param, param.minimum),
-        le=_bound(param, param.maximum),
-        description=_param_description(param),
+        ... if field.required else field.default,
+        ge=_bound(field, field.minimum),
+        le=_bound(field, field.maximum),
+        description=_param_description(field),
     )
     return annotation, info
 
 
 def params_model(ir: WorkflowIR) -> type[BaseModel]:
     """The params model of generated code: strict keys, typed, bounded, documented."""
-    fields: dict[str, Any] = {str(param.name): _param_field(param) for param in ir.params}
+    fields: dict[str, Any] = {str(f.name): _param_field(f) for f in translate(ir).params}
     model: type[BaseModel] = pydantic.create_model(
         str(ir.params_class),
         __config__=ConfigDict(extra="forbid", frozen=True, title=str(ir.params_class)),
@@ -300,7 +291,7 @@ def _entry(ir: WorkflowIR, description: str | None) -> Entry:
         description=summary,
         params_model=params_model(ir),
         result_model=result_model(ir),
-        spec=spec_from_ir(ir),
+        spec=translate(ir).spec,
         outputs=outputs,
     )
 

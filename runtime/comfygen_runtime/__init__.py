@@ -10,6 +10,7 @@ and `JobHandle`. A new backend implements `Backend` (with `Ticket`, `Prepared`,
 from ._apply import apply_params
 from ._backend import Backend, JobState, Prepared, Settled, Ticket
 from ._comfyui import ComfyUI
+from ._config import DEFAULT_COMFYUI_URL, DEFAULT_RUNNINGHUB_URL, ComfyUIConfig, redact_url
 from ._errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -33,7 +34,7 @@ from ._events import Event, EventHandler, EventKind, Events, watch
 from ._introspect import Device, QueuedJob, QueueState, SystemStats
 from ._job import JobHandle
 from ._media import MediaInput
-from ._outputs import Audio, File, Image, Output, Text, Video
+from ._outputs import Audio, File, Image, Output, Text, Video, node_items
 from ._result import WorkflowResult
 from ._run import attach, default_client, run_sync, run_workflow, submit, workflow
 from ._runninghub import RunningHub
@@ -49,11 +50,14 @@ from ._spec import (
 
 __all__ = [
     "CONTRACT_VERSION",
+    "DEFAULT_COMFYUI_URL",
+    "DEFAULT_RUNNINGHUB_URL",
     "Audio",
     "AuthenticationError",
     "Backend",
     "BackendUnavailableError",
     "ComfyUI",
+    "ComfyUIConfig",
     "ComfygenError",
     "ContractMismatchError",
     "Device",
@@ -98,6 +102,8 @@ __all__ = [
     "apply_params",
     "attach",
     "default_client",
+    "node_items",
+    "redact_url",
     "require_contract",
     "run_sync",
     "run_workflow",
