@@ -298,12 +298,12 @@ class _Run:
     async def _load(self, kit: Any) -> WorkflowIR:
         from comfygen_runtime import ComfygenError
 
-        ir: WorkflowIR = await kit.load(self.workflow)
-        if Path(self.workflow).is_file() and ir.runninghub_id is None:  # not a pointer file
+        attached = None
+        if self.runninghub and Path(self.workflow).is_file():
             # the settings nearest the workflow file: it may be run from anywhere
             path = Path(self.workflow).resolve()
             attached = load_runninghub_ids(path.parent).get(path)
-            ir = dataclasses.replace(ir, runninghub_id=attached if self.runninghub else None)
+        ir: WorkflowIR = await kit.load(self.workflow, runninghub_id=attached)
         if self.runninghub and ir.runninghub_id is None:
             raise ComfygenError(
                 f"{self.workflow} has no RunningHub workflow id: pass the id itself, or attach "

@@ -9,6 +9,8 @@ one path, two entry points. Failures come back as an `ExecuteResult` with `statu
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -31,6 +33,7 @@ from comfygen_runtime import (
     File,
     Image,
     MediaInput,
+    MissingNodeError,
     Output,
     ParameterError,
     RunningHub,
@@ -46,9 +49,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._analyze import analyze
 from ._diagnostics import Diagnostic
+from ._graph import is_ui_format
 from ._ir import WorkflowIR
 from ._names import Identifier, function_name
-from ._schema import bundled
+from ._schema import Schemas, bundled, from_object_info, merged
 from ._sources import Loaded, Source, load, loaded_from_data, workflow_source
 from ._translate import OUTPUT_CLASSES, ParamField, translate
 
@@ -186,6 +190,7 @@ class ComfyKit:
         *,
         random_seed: bool = True,
         timeout: float | None = None,
+        cancel_on_timeout: bool = False,
     ) -> None:
         env = os.environ.get
         self.comfyui_url: str = comfyui_url or env("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
@@ -217,7 +222,11 @@ class ComfyKit:
         )
         self.random_seed = random_seed
         self.timeout = timeout
+        self.cancel_on_timeout = cancel_on_timeout
         self._comfyui: tuple[tuple[Any, ...], ComfyUI] | None = None
+        # The node schemas of the kit's server, built from the /object_info they came from.
+        self._server_schemas: tuple[dict[str, Any], Schemas] | None = None
+        self._refreshed_for: set[str] = set()  # classes /object_info was re-read for
         self._runninghub: tuple[tuple[Any, ...], RunningHub] | None = None
         self._retired: list[ComfyUI | RunningHub] = []
 
@@ -257,15 +266,25 @@ class ComfyKit:
 
     def comfyui(self) -> ComfyUI:
         """The ComfyUI client this kit runs local workflows on (built from the attributes)."""
-        settings = (self.comfyui_url, self.api_key, _frozen(self.cookies), self.random_seed)
+        settings = (
+            self.comfyui_url,
+            self.api_key,
+            _frozen(self.cookies),
+            self.random_seed,
+            self.cancel_on_timeout,
+        )
         if self._comfyui is None or self._comfyui[0] != settings:
             if self._comfyui is not None:
                 self._retired.append(self._comfyui[1])
             client = ComfyUI(
                 self.comfyui_url,
                 api_key=self.api_key,
+                # comfykit sends its api_key both as the Bearer token and as the comfy.org
+                # key of partner (API) nodes
+                comfy_org_api_key=self.api_key,
                 cookies=self.cookies,
                 randomize_seeds=self.random_seed,
+                cancel_on_timeout=self.cancel_on_timeout,
             )
             self._comfyui = (settings, client)
         return self._comfyui[1]
@@ -279,6 +298,7 @@ class ComfyKit:
             self.runninghub_retry_count,
             self.runninghub_instance_type,
             self.random_seed,
+            self.cancel_on_timeout,
         )
         if self._runninghub is None or self._runninghub[0] != settings:
             if self._runninghub is not None:
@@ -290,6 +310,7 @@ class ComfyKit:
                 retry_count=self.runninghub_retry_count,
                 instance_type=self.runninghub_instance_type,
                 randomize_seeds=self.random_seed,
+                cancel_on_timeout=self.cancel_on_timeout,
             )
             self._runninghub = (settings, client)
         return self._runninghub[1]
@@ -318,22 +339,45 @@ class ComfyKit:
         """Run an API-format workflow given as a dict."""
         try:
             source = Source(None, "workflow.json", "workflow")
-            ir = _analyzed(loaded_from_data(dict(workflow_json), source, None, bundled()))
+            schemas = await self._schemas_for(None, workflow_json)
+            ir = _analyzed(loaded_from_data(dict(workflow_json), source, None, schemas))
             return await self._execute(ir, params, on_event)
         except (ComfygenError, ValueError) as error:
             return _failure(error)
 
-    async def load(self, workflow: WorkflowSource) -> WorkflowIR:
+    async def load(
+        self, workflow: WorkflowSource, *, runninghub_id: str | None = None
+    ) -> WorkflowIR:
         """Load and analyze a workflow: a file, an http(s) URL, or a RunningHub id (digits).
 
         A file `{"_source": "runninghub", "workflow_id": ...}` (as comfykit writes them)
-        is that RunningHub workflow. Raises `ComfygenError` with the diagnostics when the
-        workflow cannot be used.
+        is that RunningHub workflow; `runninghub_id` makes a local file run on RunningHub
+        as that workflow. A workflow that runs on ComfyUI is typed with the node schemas
+        of the kit's own server (its `/object_info`, read once and again when a workflow
+        uses a class it did not list): custom nodes, their bounds and options included.
+        Raises `ComfygenError` with the diagnostics when the workflow cannot be used.
         """
         source = workflow_source(workflow)
         if source.path is not None and not source.path.is_file():
             raise ComfygenError(f"Workflow file does not exist: {workflow}")
-        return _analyzed(await load(source, bundled(), runninghub=self.runninghub))
+        if runninghub_id is not None:
+            source = dataclasses.replace(source, runninghub_id=runninghub_id)
+        return _analyzed(await load(source, self._schemas_for, runninghub=self.runninghub))
+
+    async def _schemas_for(self, runninghub_id: str | None, data: Any) -> Schemas:
+        """The node schemas to type a workflow with: its server's, or for RunningHub (which
+        publishes none) the bundled core-node schemas."""
+        if runninghub_id is not None:
+            return bundled()
+        client = self.comfyui()
+        info = await client.object_info()
+        unknown = _classes(data) - info.keys() - self._refreshed_for
+        if unknown:  # nodes installed since it was read? read it again, once per class
+            self._refreshed_for |= unknown
+            info = await client.object_info(refresh=True)
+        if self._server_schemas is None or self._server_schemas[0] is not info:
+            self._server_schemas = (info, merged(bundled(), from_object_info(info)))
+        return self._server_schemas[1]
 
     async def run(
         self,
@@ -365,6 +409,12 @@ class ComfyKit:
             typed = await self.run(ir, params, on_event=on_event)
         except WorkflowTimeoutError as error:
             return _failure(error, status="timeout", started=started)
+        except MissingNodeError as error:
+            # The server lacks a class the kit's copy of its schemas listed: read it again.
+            self._refreshed_for.discard(error.class_type)
+            with contextlib.suppress(ComfygenError):
+                await self.comfyui().object_info(refresh=True)
+            return _failure(error, started=started)
         except ComfygenError as error:
             return _failure(error, started=started)
         result = _as_execute_result(ir, typed, self._backend(ir))
@@ -376,6 +426,29 @@ def _frozen(cookies: str | Mapping[str, str] | None) -> Any:
     return tuple(sorted(cookies.items())) if isinstance(cookies, Mapping) else cookies
 
 
+# Node types of the editor that never reach a server (and are not in /object_info).
+_EDITOR_ONLY = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode"})
+
+
+def _classes(data: Any) -> set[str]:
+    """The node classes an API-format or editor (UI-format) workflow uses."""
+    if not isinstance(data, Mapping):
+        return set()
+    if is_ui_format(data):
+        definitions = data.get("definitions")
+        subgraphs = definitions.get("subgraphs") if isinstance(definitions, Mapping) else None
+        inner = [g for g in subgraphs or [] if isinstance(g, Mapping)]
+        ids = {str(g.get("id")) for g in inner}
+        nodes = [*(data.get("nodes") or []), *(n for g in inner for n in g.get("nodes") or [])]
+        types = {str(n.get("type")) for n in nodes if isinstance(n, Mapping)}
+        return types - ids - _EDITOR_ONLY
+    return {
+        str(node["class_type"])
+        for node in data.values()
+        if isinstance(node, Mapping) and isinstance(node.get("class_type"), str)
+    }
+
+
 def _analyzed(loaded: Loaded) -> WorkflowIR:
     if loaded.diagnostics:
         raise ComfygenError(_describe(loaded.diagnostics))
@@ -385,7 +458,7 @@ def _analyzed(loaded: Loaded) -> WorkflowIR:
         source=loaded.source.display,
         function=function,
         runninghub_id=loaded.runninghub_id,
-        schemas=bundled(),
+        schemas=loaded.schemas if loaded.schemas is not None else bundled(),
     )
     if ir is None:
         raise ComfygenError(_describe(diagnostics))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RUNNINGHUB_PREFIX",
     "Loaded",
+    "SchemaProvider",
     "Source",
     "find_sources",
     "load",
@@ -72,6 +73,7 @@ class Loaded:
     graph: Any
     runninghub_id: str | None
     diagnostics: tuple[Diagnostic, ...] = ()
+    schemas: Schemas | None = None  # the node schemas it was read with (None: bundled)
 
 
 class _Problem(Exception):
@@ -264,13 +266,13 @@ def loaded_from_data(
     """API-format data as it is; the editor's UI format converted to API format (as the
     editor's own "Export (API)" does), or a `ui-format` error that says why it cannot be."""
     if not is_ui_format(data):
-        return Loaded(source, data, runninghub_id)
+        return Loaded(source, data, runninghub_id, schemas=schemas)
     from ._schema import bundled
     from ._ui import ui_to_api
 
     graph, problems = ui_to_api(data, bundled() if schemas is None else schemas)
     if graph is not None:
-        return Loaded(source, graph, runninghub_id)
+        return Loaded(source, graph, runninghub_id, schemas=schemas)
     shown = "; ".join(problems[:5])
     if len(problems) > 5:
         shown += f"; and {len(problems) - 5} more"
@@ -339,14 +341,20 @@ async def _download(source: Source) -> Any:
     return _parse(reply.content, source)
 
 
+SchemaProvider = Callable[[str | None, Any], Awaitable[Schemas]]
+"""Node schemas chosen once the workflow is read: called with its RunningHub id (None:
+it runs on ComfyUI) and its data (to see which node classes it uses)."""
+
+
 async def load(
     source: Source,
-    schemas: Schemas | None = None,
+    schemas: Schemas | SchemaProvider | None = None,
     *,
     runninghub: RunningHubFactory | None = None,
 ) -> Loaded:
     """Load one workflow from its source (RunningHub through `runninghub()`, or through a
-    client configured from the environment)."""
+    client configured from the environment). `schemas` may be a provider that chooses
+    them for the workflow read (e.g. the schemas of the server that will run it)."""
     runninghub_id = source.runninghub_id
     try:
         if source.url is not None:
@@ -360,9 +368,10 @@ async def load(
         if pointed is not None:
             runninghub_id = pointed
             data = await _runninghub_graph(source, pointed, runninghub)
+        chosen = await schemas(runninghub_id, data) if callable(schemas) else schemas
     except _Problem as problem:
         return Loaded(source, None, runninghub_id, (problem.diagnostic,))
-    return loaded_from_data(data, source, runninghub_id, schemas)
+    return loaded_from_data(data, source, runninghub_id, chosen)
 
 
 def load_all(sources: Sequence[Source], schemas: Schemas | None = None) -> list[Loaded]:

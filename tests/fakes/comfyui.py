@@ -340,7 +340,7 @@ class FakeComfyUI:
     """A ComfyUI 0.33.0 speaking the real wire protocol on 127.0.0.1.
 
     Observation: `prompts_received` (every POST /prompt body, in order, also the rejected
-    ones), `executions` (prompt ids in the order they started executing), `ws_connections_opened`,
+    ones) and `prompt_authorizations` (their Authorization headers), `executions` (prompt ids in the order they started executing), `ws_connections_opened`,
     `uploads` ((type, subfolder, name) -> bytes), `upload_requests`, `worker_alive`.
 
     Fault injection (plain attributes, set any time): `node_delay` (seconds each executed
@@ -388,6 +388,7 @@ class FakeComfyUI:
         self.port = 0
         # observation
         self.prompts_received: list[dict[str, Any]] = []
+        self.prompt_authorizations: list[str | None] = []  # each POST /prompt's header
         self.executions: list[str] = []
         self.ws_connections_opened = 0
         self.uploads: dict[tuple[str, str, str], bytes] = {}
@@ -413,6 +414,17 @@ class FakeComfyUI:
         self._released.set()
         self._queue = _PromptQueue(self)
         self._reset_process()
+
+    @property
+    def node_classes(self) -> dict[str, Any]:
+        """Classes added to (or replaced in) GET /object_info; settable at any time, like
+        custom nodes installed on the server while it runs."""
+        return dict(self._node_classes)
+
+    @node_classes.setter
+    def node_classes(self, value: Mapping[str, Any] | None) -> None:
+        self._node_classes = dict(value or {})
+        self._object_info_text = None
 
     @property
     def models(self) -> dict[str, tuple[str, ...]]:
@@ -1105,6 +1117,7 @@ class FakeComfyUI:
         json_data: Any = await request.json()  # invalid JSON: unhandled, so a plain 500
         if isinstance(json_data, dict):
             self.prompts_received.append(copy.deepcopy(json_data))
+            self.prompt_authorizations.append(request.headers.get("Authorization"))
         if "number" in json_data:
             number: Any = float(json_data["number"])
         else:
