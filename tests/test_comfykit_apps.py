@@ -289,7 +289,10 @@ async def test_runninghub_timeout_leaves_the_task_running(tmp_path: Path) -> Non
     try:
         hub.add_workflow("555", SHARED_WORD)
         hub.scenarios = [Scenario("slow", polls=10_000)]
-        settings = {"runninghub_url": hub.base_url, "runninghub_api_key": DEFAULT_API_KEY}
+        settings: dict[str, Any] = {
+            "runninghub_url": hub.base_url,
+            "runninghub_api_key": DEFAULT_API_KEY,
+        }
         assert ComfyKit(**settings).runninghub_timeout is None, "comfykit's default: no limit"
         async with ComfyKit(**settings, runninghub_timeout=0.2) as kit:
             ours = await kit.execute("555", {"word": "z"})
@@ -300,6 +303,6 @@ async def test_runninghub_timeout_leaves_the_task_running(tmp_path: Path) -> Non
         await hub.stop()
     # comfykit reports "error" with "timeout" in its message; comfygen says "timeout".
     assert theirs.status == "error" and "timeout" in theirs.msg
-    assert ours.status == "timeout" and ours.prompt_id == list(hub.tasks)[0]
+    assert ours.status == "timeout" and ours.prompt_id == next(iter(hub.tasks))
     assert "left running" in (ours.msg or "")
     assert hub.cancelled == [], "neither cancels the paid task"

@@ -340,7 +340,8 @@ class FakeComfyUI:
     """A ComfyUI 0.33.0 speaking the real wire protocol on 127.0.0.1.
 
     Observation: `prompts_received` (every POST /prompt body, in order, also the rejected
-    ones) and `prompt_authorizations` (their Authorization headers), `executions` (prompt ids in the order they started executing), `ws_connections_opened`,
+    ones) and `prompt_authorizations` (their Authorization headers), `executions` (prompt
+    ids in the order they started executing), `ws_connections_opened`,
     `uploads` ((type, subfolder, name) -> bytes), `upload_requests`, `worker_alive`.
 
     Fault injection (plain attributes, set any time): `node_delay` (seconds each executed
