@@ -321,11 +321,16 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
+        idempotency_key: str | None = None,
     ) -> ExecuteResult:
-        """Run a workflow given as a file path, an http(s) URL or a RunningHub id."""
+        """Run a workflow given as a file path, an http(s) URL or a RunningHub id.
+
+        With `idempotency_key` (e.g. a task queue's task id), a second call with the same
+        key attaches to the job the first one started instead of submitting it again.
+        """
         try:
             ir = await self.load(workflow)
-            return await self._execute(ir, params, on_event)
+            return await self._execute(ir, params, on_event, idempotency_key)
         except (ComfygenError, ValueError, OSError, httpx.HTTPError) as error:
             return _failure(error)
 
@@ -335,13 +340,14 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
+        idempotency_key: str | None = None,
     ) -> ExecuteResult:
-        """Run an API-format workflow given as a dict."""
+        """Run a workflow given as a dict (API format, or the editor's save)."""
         try:
             source = Source(None, "workflow.json", "workflow")
             schemas = await self._schemas_for(None, workflow_json)
             ir = _analyzed(loaded_from_data(dict(workflow_json), source, None, schemas))
-            return await self._execute(ir, params, on_event)
+            return await self._execute(ir, params, on_event, idempotency_key)
         except (ComfygenError, ValueError) as error:
             return _failure(error)
 
@@ -385,6 +391,7 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
+        idempotency_key: str | None = None,
     ) -> WorkflowResult:
         """Run a loaded workflow and return its typed result (errors are raised)."""
         backend = self._backend(ir)
@@ -395,18 +402,23 @@ class ComfyKit:
             client=backend,
             on_event=on_event,
             timeout=self.timeout,
+            idempotency_key=idempotency_key,
         )
 
     def _backend(self, ir: WorkflowIR) -> Backend:
         return self.runninghub() if ir.runninghub_id else self.comfyui()
 
     async def _execute(
-        self, ir: WorkflowIR, params: Mapping[str, Any] | None, on_event: EventHandler | None
+        self,
+        ir: WorkflowIR,
+        params: Mapping[str, Any] | None,
+        on_event: EventHandler | None,
+        idempotency_key: str | None,
     ) -> ExecuteResult:
         # `duration` as comfykit measures it: the wall time of the call.
         started = time.monotonic()
         try:
-            typed = await self.run(ir, params, on_event=on_event)
+            typed = await self.run(ir, params, on_event=on_event, idempotency_key=idempotency_key)
         except WorkflowTimeoutError as error:
             return _failure(error, status="timeout", started=started)
         except MissingNodeError as error:

@@ -306,3 +306,16 @@ async def test_runninghub_timeout_leaves_the_task_running(tmp_path: Path) -> Non
     assert ours.status == "timeout" and ours.prompt_id == next(iter(hub.tasks))
     assert "left running" in (ours.msg or "")
     assert hub.cancelled == [], "neither cancels the paid task"
+
+
+async def test_execute_with_an_idempotency_key_runs_once(tmp_path: Path, fakes: Fakes) -> None:
+    # A task queue redelivers a task: the second execute attaches to the first job.
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    server = await fakes()
+    async with ComfyKit(comfyui_url=server.base_url) as kit:
+        first = await kit.execute(workflow, {"word": "q"}, idempotency_key="task-7")
+    async with ComfyKit(comfyui_url=server.base_url) as restarted:  # another process, say
+        again = await restarted.execute(workflow, {"word": "q"}, idempotency_key="task-7")
+    assert (first.status, again.status) == ("completed", "completed")
+    assert first.prompt_id == again.prompt_id and again.texts == ["qq"]
+    assert len(server.prompts_received) == 1 and server.executions == [first.prompt_id]
