@@ -133,11 +133,10 @@ class Catalog:
     ) -> WorkflowResult:
         """Run `entry` with validated `params` on the catalog's backend.
 
-        `idempotency_key` is accepted for the runtime's idempotent submission; until
-        `run_workflow` takes one, `JobRegistry` deduplicates keys within this process and
-        the key is not sent anywhere.
+        `idempotency_key` goes to the runtime, which derives the job's id from it (and the
+        workflow): a key seen again — after a restart of the service, by another replica —
+        attaches to the job it started instead of submitting it again.
         """
-        del idempotency_key  # the runtime has no idempotency_key= yet (see the docstring)
         return await run_workflow(
             entry.spec,
             params,
@@ -145,6 +144,7 @@ class Catalog:
             client=self.backend,
             on_event=on_event,
             timeout=self.timeout,
+            idempotency_key=idempotency_key,
         )
 
     async def close(self) -> None:
