@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from comfygen import BuildError, build
 from comfygen._translate import translate
+from tests.conftest import examples
 
 NASTY = ['"', "'", '"""', "'''", "\\", "\n", "\r", "\x00", "\u2028", "\ud800", "#", "}", "{",
          ":", ".", "!", "~", "$", ",", " ", "-", "λ", "猫", "\U0001f431", "ﬁ",
@@ -105,7 +106,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 @settings(
-    max_examples=2500,
+    max_examples=examples(2500),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -182,7 +183,7 @@ stems = (
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stems)
 def test_hostile_file_names_build_safely(stem: str) -> None:
     graph = {"1": {"inputs": {"w": 1}, "class_type": "SaveImage", "_meta": {"title": "$w"}}}

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from comfygen._schema import InputSchema, NodeSchema, bundled
 from comfygen._ui import _UNSET, _Converter, _Widget, ui_to_api
+from tests.conftest import examples
 from tests.frontend_recording import (
     FRONTEND_VERSION,
     editor_cases,
@@ -628,7 +629,7 @@ def test_ui_export_builds_the_same_module_as_its_api_twin(path: Path, tmp_path: 
 
 # Property: whatever values an editor save holds for a node's widgets, the conversion puts
 # each one into the input of the same name, in schema order.
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     width=st.integers(1, 16384),
     height=st.integers(1, 16384),
@@ -652,7 +653,7 @@ def test_widget_values_land_in_their_inputs(
     assert graph["2"]["inputs"] == {"filename_prefix": prefix, "images": ["1", 0]}
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.data())
 def test_malformed_editor_files_are_problems_not_crashes(data: st.DataObject) -> None:
     files = _vendored()
