@@ -2,18 +2,21 @@
 
 Run from the repository root::
 
-    uv run python benchmarks/bench_build.py [--count 1000] [--repeat 3] [--json FILE]
+    uv run python benchmarks/bench_build.py [--count 1000] [--repeat 3] [--corpus both]
 
 The script writes ``--count`` annotated API-format workflows (30-60 nodes each, seeded
-with ``random.Random(0)`` so every run compiles the same files) into
-``<work>/workflows``, then times whole ``comfygen`` processes:
+with ``random.Random(0)`` so every run compiles the same files) per corpus into
+``<work>/<corpus>/workflows``: the heavy corpus has about 30 parameters per workflow
+(25-35, as real pipelines that expose their settings), the light one 5-10 marked nodes.
+It then times whole ``comfygen`` processes:
 
-* ``comfygen build <work>/workflows -o <work>/gen`` from an empty output directory, and
-* ``comfygen check <work>/workflows -o <work>/gen`` on the fresh output,
+* ``comfygen build <workflows> -o <gen>`` from an empty output directory, and
+* ``comfygen check <workflows> -o <gen>`` on the fresh output,
 
 each ``--repeat`` times (median and minimum wall-clock seconds, peak RSS of the child
 process from ``os.wait4``). Goals are reported, not enforced: the exit status is 0
-unless a build or check fails.
+unless a build or check fails. The load average is printed before and after: the
+machine is shared, and the figures only mean something when it was quiet.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = REPO / "benchmarks" / ".work"
 NODES_MIN, NODES_MAX = 30, 60
+PARAMS_MIN, PARAMS_MAX = 25, 35
 GOAL_BUILD_S = 10.0
 GOAL_CHECK_S = 3.0
 GOAL_RSS_MB = 300.0
@@ -353,6 +357,7 @@ class _Binding:
     value: Scalar
     upload: bool
     required: bool
+    class_type: str = ""
 
 
 class _Graph:
@@ -411,8 +416,12 @@ class _Graph:
         return node_id
 
 
-def generate_workflow(rng: random.Random) -> dict[str, Node]:
-    """One annotated API-format workflow of NODES_MIN..NODES_MAX nodes."""
+def generate_workflow(rng: random.Random, heavy: bool = False) -> dict[str, Node]:
+    """One annotated API-format workflow of NODES_MIN..NODES_MAX nodes.
+
+    Light: 5-10 marked nodes. Heavy: about 30 parameters (PARAMS_MIN..PARAMS_MAX), as
+    real pipelines that expose most of their settings have.
+    """
     total = rng.randint(NODES_MIN, NODES_MAX)
     outputs = rng.choices(OUTPUTS, _OUTPUT_WEIGHTS, k=rng.randint(1, 3))
     needed = {wanted for spec in outputs for _, wanted in spec.links} & _PRODUCER.keys()
@@ -428,7 +437,10 @@ def generate_workflow(rng: random.Random) -> dict[str, Node]:
         spec = rng.choices(BODY, _BODY_WEIGHTS)[0]
         if all(wanted == "*" or graph.has(wanted) for _, wanted in spec.links):
             graph.add(spec)
-    _annotate(graph)
+    if heavy:
+        _annotate_heavy(graph, rng.randint(PARAMS_MIN, PARAMS_MAX))
+    else:
+        _annotate(graph)
     for index, spec in enumerate(outputs, start=1):
         node_id = graph.add(spec)
         if rng.random() < 0.5:
@@ -467,6 +479,32 @@ def _annotate(graph: _Graph) -> None:
         node["_meta"]["title"] = ", ".join(([display] if display else []) + markers)
 
 
+def _annotate_heavy(graph: _Graph, wanted: int) -> None:
+    """Mark literal inputs node by node until the workflow has `wanted` parameters."""
+    rng = graph.rng
+    candidates = [
+        node_id
+        for node_id, node in graph.nodes.items()
+        if any(not isinstance(value, list) for value in node["inputs"].values())
+    ]
+    rng.shuffle(candidates)
+    bindings: dict[str, _Binding] = {}
+    for node_id in candidates:
+        if len(bindings) >= wanted:
+            break
+        node = graph.nodes[node_id]
+        spec = graph.specs[node_id]
+        inputs = node["inputs"]
+        literal = [key for key, value in inputs.items() if not isinstance(value, list)]
+        count = min(len(literal), wanted - len(bindings), rng.randint(1, 4))
+        fields = rng.sample(literal, count)
+        display = spec.title if rng.random() < 0.3 else None
+        markers = [
+            _marker(rng, node_id, spec, inputs, key, bindings, same_class=True) for key in fields
+        ]
+        node["_meta"]["title"] = ", ".join(([display] if display else []) + markers)
+
+
 def _marker(
     rng: random.Random,
     node_id: str,
@@ -474,8 +512,14 @@ def _marker(
     inputs: dict[str, Any],
     field: str,
     bindings: dict[str, _Binding],
+    *,
+    same_class: bool = False,
 ) -> str:
-    """The marker text for one input; records the binding so names stay consistent."""
+    """The marker text for one input; records the binding so names stay consistent.
+
+    `same_class`: a name is shared only between nodes of one class (options differ
+    between classes: ImageScale has lanczos, LatentUpscaleBy has bislerp).
+    """
     value: Scalar = inputs[field]
     media = spec.class_type in ("LoadImage", "LoadAudio")
     upload = media and field in ("image", "audio")
@@ -485,6 +529,7 @@ def _marker(
         name
         for name, bound in bindings.items()
         if (bound.field, bound.upload, type(bound.value)) == (field, upload, kind)
+        and (not same_class or bound.class_type == spec.class_type)
     ]
     if reusable and rng.random() < 0.25:
         # The same parameter on a second node: flags and default must agree.
@@ -496,7 +541,7 @@ def _marker(
         name = field  # `$seed` binds the input of its own name.
     else:
         name = f"{_ROLE.get(field, field)}_{node_id}"
-    bindings.setdefault(name, _Binding(field, inputs[field], upload, required))
+    bindings.setdefault(name, _Binding(field, inputs[field], upload, required, spec.class_type))
     text = "$" + ("~" if upload else "") + name
     if name != field:
         text += "." + field
@@ -507,7 +552,7 @@ def _marker(
     return text
 
 
-def write_workflows(directory: Path, count: int) -> tuple[int, int, int]:
+def write_workflows(directory: Path, count: int, heavy: bool = False) -> tuple[int, int, int]:
     """Write `count` workflows; returns (fewest nodes, most nodes, total nodes)."""
     directory.mkdir(parents=True, exist_ok=True)
     others = [p.name for p in directory.rglob("*.json") if not p.name.startswith("wf_")]
@@ -521,7 +566,7 @@ def write_workflows(directory: Path, count: int) -> tuple[int, int, int]:
     width = max(4, len(str(count)))
     sizes = []
     for index in range(1, count + 1):
-        workflow = generate_workflow(rng)
+        workflow = generate_workflow(rng, heavy)
         sizes.append(len(workflow))
         path = directory / f"wf_{index:0{width}d}.json"
         text = json.dumps(workflow, indent=2, ensure_ascii=False)
@@ -631,89 +676,122 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+CORPORA = {
+    # name: (heavy, what it is)
+    "heavy": (True, "about 30 parameters each (25-35), as pipelines that expose their settings"),
+    "light": (False, "5-10 marked nodes each"),
+}
+
+
+def _bench_corpus(
+    name: str, count: int, repeat: int, work: Path, comfygen: list[str]
+) -> dict[str, Any]:
+    heavy, _ = CORPORA[name]
+    workflows, out_dir = work / name / "workflows", work / name / "gen"
+    paths = [str(workflows), "-o", str(out_dir)]
+    _progress(f"{name}: generating {count} workflows in {workflows} ...")
+    fewest, most, total_nodes = write_workflows(workflows, count, heavy)
+    builds = []
+    for index in range(repeat):
+        _clear_output(out_dir)
+        _progress(f"{name}: build {index + 1}/{repeat} ...")
+        builds.append(run_once([*comfygen, "build", *paths]))
+    checks = []
+    for index in range(repeat):
+        _progress(f"{name}: check {index + 1}/{repeat} ...")
+        checks.append(run_once([*comfygen, "check", *paths]))
+    build, check = Timing(tuple(builds)), Timing(tuple(checks))
+    generated = sorted(out_dir.glob("wf_*.py"))
+    lines = [len(path.read_text("utf-8").splitlines()) for path in generated]
+    return {
+        "corpus": name,
+        "count": count,
+        "nodes_range": [NODES_MIN, NODES_MAX],
+        "nodes_observed": [fewest, most],
+        "nodes_total": total_nodes,
+        "generated_files": len(generated),
+        "generated_bytes": sum(path.stat().st_size for path in generated),
+        "generated_lines_mean": round(statistics.mean(lines), 1),
+        "generated_lines_max": max(lines),
+        "build": build.as_json(GOAL_BUILD_S),
+        "check": check.as_json(GOAL_CHECK_S),
+        "goals_met": {
+            "build_s": build.median_s <= GOAL_BUILD_S,
+            "check_s": check.median_s <= GOAL_CHECK_S,
+            "peak_rss_mb": max(build.peak_rss_mb, check.peak_rss_mb) <= GOAL_RSS_MB,
+        },
+    }
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on this platform
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     summary = __doc__.splitlines()[0] if __doc__ else None
     parser = argparse.ArgumentParser(description=summary)
     parser.add_argument("--count", type=int, default=1000, help="default 1000")
     parser.add_argument("--repeat", type=int, default=3, help="runs each; default 3")
     parser.add_argument(
+        "--corpus",
+        choices=[*CORPORA, "both"],
+        default="both",
+        help="heavy (about 30 parameters per workflow), light (5-10 marked nodes) or both",
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         default=DEFAULT_WORK,
-        help="work directory; workflows go to WORK/workflows, output to WORK/gen "
-        "(default benchmarks/.work)",
+        help="work directory; CORPUS/workflows and CORPUS/gen go there (default benchmarks/.work)",
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
     if args.count < 1 or args.repeat < 1:
         parser.error("--count and --repeat must be at least 1")
     work: Path = args.work.resolve()
-    workflows, out_dir = work / "workflows", work / "gen"
     comfygen = comfygen_command()
-    paths = [str(workflows), "-o", str(out_dir)]
-
-    _progress(f"generating {args.count} workflows in {workflows} ...")
-    fewest, most, total_nodes = write_workflows(workflows, args.count)
-
+    names = list(CORPORA) if args.corpus == "both" else [args.corpus]
+    load_before = _load_average()
     try:
-        builds = []
-        for index in range(args.repeat):
-            _clear_output(out_dir)
-            _progress(f"build {index + 1}/{args.repeat} ...")
-            builds.append(run_once([*comfygen, "build", *paths]))
-        checks = []
-        for index in range(args.repeat):
-            _progress(f"check {index + 1}/{args.repeat} ...")
-            checks.append(run_once([*comfygen, "check", *paths]))
+        rows = [_bench_corpus(name, args.count, args.repeat, work, comfygen) for name in names]
     except CommandFailed as failure:
         print(f"bench_build: {failure}", file=sys.stderr)
         return 1
-    build, check = Timing(tuple(builds)), Timing(tuple(checks))
-    generated = sorted(out_dir.glob("*.py"))
-
     results: dict[str, Any] = {
-        "count": args.count,
-        "nodes_range": [NODES_MIN, NODES_MAX],
-        "nodes_observed": [fewest, most],
-        "nodes_total": total_nodes,
         "repeat": args.repeat,
-        "generated_files": len(generated),
-        "generated_bytes": sum(path.stat().st_size for path in generated),
-        "build": build.as_json(GOAL_BUILD_S),
-        "check": check.as_json(GOAL_CHECK_S),
-        "goals": {
-            "build_s": GOAL_BUILD_S,
-            "check_s": GOAL_CHECK_S,
-            "peak_rss_mb": GOAL_RSS_MB,
-        },
-        "goals_met": {
-            "build_s": build.median_s <= GOAL_BUILD_S,
-            "check_s": check.median_s <= GOAL_CHECK_S,
-            "peak_rss_mb": max(build.peak_rss_mb, check.peak_rss_mb) <= GOAL_RSS_MB,
-        },
+        "corpora": rows,
+        "goals": {"build_s": GOAL_BUILD_S, "check_s": GOAL_CHECK_S, "peak_rss_mb": GOAL_RSS_MB},
+        "load_average_before": load_before,
+        "load_average_after": _load_average(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
     }
-
     print(
-        f"comfygen: {args.count} workflows, {fewest}-{most} nodes each "
-        f"({total_nodes} in all), {args.repeat} run(s) per command"
+        f"comfygen: {args.count} workflows per corpus, {NODES_MIN}-{NODES_MAX} nodes each, "
+        f"{args.repeat} run(s) per command; load average before {load_before}, "
+        f"after {results['load_average_after']}"
     )
-    header = f"{'command':<8}{'median s':>10}{'min s':>9}{'peak RSS MB':>13}  goal"
+    header = (
+        f"{'corpus':<7}{'command':<8}{'median s':>10}{'min s':>9}{'peak RSS MB':>13}"
+        f"{'lines/file':>12}  goal"
+    )
     print(header)
     print("-" * (len(header) + 22))
-    for name, timing, goal_s in (
-        ("build", build, GOAL_BUILD_S),
-        ("check", check, GOAL_CHECK_S),
-    ):
-        met_time = "met" if timing.median_s <= goal_s else "MISSED"
-        met_rss = "met" if timing.peak_rss_mb <= GOAL_RSS_MB else "MISSED"
-        print(
-            f"{name:<8}{timing.median_s:>10.2f}{timing.min_s:>9.2f}"
-            f"{timing.peak_rss_mb:>13.1f}  <= {goal_s:g} s {met_time}, "
-            f"<= {GOAL_RSS_MB:g} MB {met_rss}"
-        )
+    for row in rows:
+        for command, goal_s in (("build", GOAL_BUILD_S), ("check", GOAL_CHECK_S)):
+            timing = row[command]
+            met_time = "met" if timing["median_s"] <= goal_s else "MISSED"
+            met_rss = "met" if timing["peak_rss_mb"] <= GOAL_RSS_MB else "MISSED"
+            print(
+                f"{row['corpus']:<7}{command:<8}{timing['median_s']:>10.2f}"
+                f"{timing['min_s']:>9.2f}{timing['peak_rss_mb']:>13.1f}"
+                f"{row['generated_lines_mean']:>12.0f}  <= {goal_s:g} s {met_time}, "
+                f"<= {GOAL_RSS_MB:g} MB {met_rss}"
+            )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n", "utf-8")

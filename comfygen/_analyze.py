@@ -9,8 +9,9 @@ from typing import Any
 
 from comfygen_runtime import OutputKind
 
-from ._diagnostics import Diagnostic, quote
+from ._diagnostics import Code, Diagnostic, quote
 from ._dsl import ParamMarker, parse_title
+from ._graph import is_link
 from ._ir import (
     NodeRef,
     OutputIR,
@@ -29,6 +30,12 @@ from ._names import (
     field_name,
 )
 from ._schema import SCALAR_TYPES, InputSchema, NodeSchema, Schemas
+
+__all__ = [
+    "AUTO_OUTPUT_KINDS",
+    "LOADER_FILE_INPUTS",
+    "analyze",
+]
 
 # Output nodes recognised without an `$output.name` title, and what they produce.
 # comfykit 0.1.12 knew SaveImage, SaveVideo, SaveAudio, VHS_SaveVideo and VHS_SaveAudio.
@@ -77,22 +84,11 @@ class _Analysis:
     strict_combos: bool = False
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, code: str, message: str, hint: str, **where: Any) -> None:
+    def error(self, code: Code, message: str, hint: str, **where: Any) -> None:
         self.diagnostics.append(Diagnostic("error", code, message, self.file, hint=hint, **where))
 
-    def warning(self, code: str, message: str, hint: str, **where: Any) -> None:
+    def warning(self, code: Code, message: str, hint: str, **where: Any) -> None:
         self.diagnostics.append(Diagnostic("warning", code, message, self.file, hint=hint, **where))
-
-
-def is_link(value: Any) -> bool:
-    """`["4", 0]`: an input fed by output 0 of node "4" (API format)."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
 
 
 def _looks_like_file_name(value: Any) -> bool:
@@ -465,9 +461,11 @@ def _merge_params(
         option_lists = [b.choices for b in group if b.choices is not None]
         choices = None
         if option_lists and len(option_lists) == len(schemas):
-            # one name in several nodes: only what every one of them accepts
-            common = set.intersection(*map(set, option_lists))
-            choices = tuple(o for o in option_lists[0] if o in common)
+            if all(c is option_lists[0] for c in option_lists):
+                choices = option_lists[0]  # one class's input in several nodes (the usual)
+            else:  # one name in several nodes: only what every one of them accepts
+                common = set.intersection(*map(set, option_lists))
+                choices = tuple(o for o in option_lists[0] if o in common)
         # The same name on nodes with different saved values (comfykit accepts it): a
         # caller's value sets them all; without one, each node keeps its own value.
         shared = all(_same_value(first.default, b.default) for b in group)

@@ -264,7 +264,7 @@ class _Run:
             return EXIT_FAILED
         try:
             values = _parse_all(ir, self.raw)
-            params_model(ir).model_validate(values)
+            params_model(ir, strict=True).model_validate(values)  # as generated code does
         except _UsageProblem as problem:
             return self._usage(ir, str(problem))
         except pydantic.ValidationError as error:
@@ -298,12 +298,12 @@ class _Run:
     async def _load(self, kit: Any) -> WorkflowIR:
         from comfygen_runtime import ComfygenError
 
-        ir: WorkflowIR = await kit.load(self.workflow)
-        if Path(self.workflow).is_file():
+        attached = None
+        if self.runninghub and Path(self.workflow).is_file():
             # the settings nearest the workflow file: it may be run from anywhere
             path = Path(self.workflow).resolve()
             attached = load_runninghub_ids(path.parent).get(path)
-            ir = dataclasses.replace(ir, runninghub_id=attached if self.runninghub else None)
+        ir: WorkflowIR = await kit.load(self.workflow, runninghub_id=attached)
         if self.runninghub and ir.runninghub_id is None:
             raise ComfygenError(
                 f"{self.workflow} has no RunningHub workflow id: pass the id itself, or attach "
@@ -327,7 +327,10 @@ class _Run:
                 ahead = f" ({event.position} ahead)" if event.position else ""
                 return f"{name}: queued{ahead}"
             if event.kind in ("executing", "progress") and event.node:
-                return f"{name}: node {event.node} {classes.get(event.node, '')}"
+                text = f"{name}: node {event.node} {classes.get(event.node, '')}".rstrip()
+                if event.nodes_total:
+                    text += f" ({(event.nodes_done or 0) + 1}/{event.nodes_total})"
+                return text
             return f"{name}: running" if event.kind == "started" else None
 
         console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -335,8 +338,8 @@ class _Run:
             # A log or a CI job: one line per step, never wrapped.
             def log(event: Event) -> None:
                 text = label(event)
-                if event.kind == "progress" and event.max:
-                    text = f"{text} {event.value:.0f}/{event.max:.0f}"
+                if text and event.kind == "progress" and event.max:
+                    text = f"{text} step {event.value:.0f}/{event.max:.0f}"
                 if text:
                     click.echo(text, err=True)
 
@@ -346,24 +349,26 @@ class _Run:
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+            TextColumn("{task.percentage:>3.0f}%"),
             TimeElapsedColumn(),
             console=console,
-            transient=False,
         ) as progress:
             bar = progress.add_task(escape(f"{name}: submitting"), total=None)
 
             def show(event: Event) -> None:
+                # The bar is the whole job: nodes to run (cached ones excluded) plus the
+                # running node's steps; the description names the node and its steps.
                 text = label(event)
-                if event.kind == "progress" and event.max:
-                    progress.update(
-                        bar, description=escape(text or ""), completed=event.value, total=event.max
-                    )
-                elif text:
+                if text and event.kind == "progress" and event.max:
+                    text = f"{text} step {event.value:.0f}/{event.max:.0f}"
+                fraction = event.fraction
+                if fraction is not None:
+                    progress.update(bar, total=1.0, completed=fraction)
+                if text:
                     progress.update(bar, description=escape(text))
 
             result = await kit.run(ir, values, on_event=show)
-            progress.update(bar, description=escape(f"{name}: done"))
+            progress.update(bar, description=escape(f"{name}: done"), total=1.0, completed=1.0)
             return result
 
     # -- outputs ----------------------------------------------------------------------------

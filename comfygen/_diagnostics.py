@@ -9,11 +9,48 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = ["BuildError", "Code", "Diagnostic", "Severity", "quote"]
+
 Severity = Literal["error", "warning"]
+
+Code = Literal[
+    # sources
+    "no-workflows",
+    "unreadable",
+    "invalid-json",
+    "ui-format",
+    "not-api-format",
+    "runninghub",
+    "no-runninghub-id",
+    # the DSL and names
+    "bad-name",
+    "empty-marker",
+    "output-marker-not-alone",
+    "marker-in-display-text",
+    "reserved-name",
+    "name-clash",
+    "duplicate-output",
+    # bindings
+    "malformed-node",
+    "unknown-input",
+    "linked-input",
+    "optional-without-default",
+    "unsupported-value",
+    "conflicting-bindings",
+    "no-outputs",
+    # node schemas
+    "unknown-node",
+    "schema-mismatch",
+    "out-of-range",
+    "not-an-option",
+]
+"""Every diagnostic code: a closed set, so a misspelt code is a type error."""
 
 
 def quote(text: str) -> str:
     """Show untrusted text (titles, names) on one line with control characters escaped."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'  # what json.dumps gives, without its overhead
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -22,7 +59,7 @@ class Diagnostic:
     """One finding about one workflow, pointing at the node that causes it."""
 
     severity: Severity
-    code: str
+    code: Code
     message: str
     file: str
     node_id: str | None = None

@@ -16,6 +16,18 @@ import json
 import re
 from dataclasses import dataclass
 
+from ._diagnostics import Code
+
+__all__ = [
+    "OUTPUT_PREFIX",
+    "OutputMarker",
+    "ParamMarker",
+    "ParsedTitle",
+    "Problem",
+    "parse_marker",
+    "parse_title",
+]
+
 OUTPUT_PREFIX = "$output."
 
 
@@ -40,7 +52,7 @@ class OutputMarker:
 
 @dataclass(frozen=True)
 class Problem:
-    code: str
+    code: Code
     message: str
     hint: str
 
@@ -54,11 +66,14 @@ class ParsedTitle:
     suspicious: tuple[str, ...] = ()
 
 
+_NO_MARKERS = ParsedTitle()
 _LOOKS_LIKE_MARKER = re.compile(r"\$~?[A-Za-z_]")
 
 
 def parse_title(title: str) -> ParsedTitle:
     """Split a title into markers; malformed markers become problems, never guesses."""
+    if "$" not in title:
+        return _NO_MARKERS  # most titles: "KSampler", "VAE Decode"
     parts = [part.strip() for part in title.split(",")]
     outputs = [part for part in parts if part.startswith(OUTPUT_PREFIX)]
     if outputs:

@@ -9,20 +9,22 @@ one path, two entry points. Failures come back as an `ExecuteResult` with `statu
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import dataclasses
 import functools
 import logging
 import os
-import re
+import reprlib
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 import pydantic
 from comfygen_runtime import (
+    DEFAULT_COMFYUI_URL,
+    DEFAULT_RUNNINGHUB_URL,
     Audio,
     Backend,
     ComfygenError,
@@ -31,35 +33,32 @@ from comfygen_runtime import (
     EventHandler,
     File,
     Image,
-    InputRef,
     MediaInput,
+    MissingNodeError,
     Output,
-    OutputSpec,
-    ParamSpec,
+    ParameterError,
     RunningHub,
     Text,
     Video,
     WorkflowResult,
-    WorkflowSpec,
     WorkflowTimeoutError,
-    run_workflow,
-)
-from comfygen_runtime._config import (
-    DEFAULT_COMFYUI_URL,
-    DEFAULT_RUNNINGHUB_URL,
+    node_items,
     redact_url,
+    run_workflow,
     server_urls,
 )
-from comfygen_runtime._outputs import node_items
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._analyze import analyze
 from ._diagnostics import Diagnostic
-from ._ir import ParamIR, WorkflowIR
+from ._graph import is_ui_format
+from ._ir import WorkflowIR
 from ._names import Identifier, function_name
-from ._render import OUTPUT_CLASSES
-from ._schema import bundled
-from ._sources import Source, from_ui_format, load_json
+from ._schema import Schemas, bundled, from_object_info, merged
+from ._sources import Loaded, Source, load, loaded_from_data, workflow_source
+from ._translate import OUTPUT_CLASSES, ParamField, translate
+
+__all__ = ["ComfyKit", "ExecuteResult", "params_model", "result_model"]
 
 logger = logging.getLogger("comfygen")
 
@@ -70,52 +69,42 @@ _PYTHON_TYPES: dict[str, Any] = {
     "bool": bool,
     "media": MediaInput,
 }
+# A parameter typed only from the value saved in the workflow (no schema for its node):
+# any JSON scalar goes through and the server decides, as with comfykit (the editor
+# saves 1.0 as 1, so `speed=1.2` must not be refused for being no int).
+JsonScalar = str | int | float | bool | None
 
 
-# A script calls the same workflow again and again: build its spec and models once.
-@functools.lru_cache(maxsize=128)
-def spec_from_ir(ir: WorkflowIR) -> WorkflowSpec:
-    """The runtime spec of a workflow: exactly what its generated module embeds."""
-    return WorkflowSpec(
-        name=ir.function,
-        source=ir.source,
-        graph=ir.graph(),
-        params=tuple(
-            ParamSpec(
-                name=param.name,
-                key=param.key,
-                media=param.type == "media",
-                required=param.required,
-                targets=tuple(InputRef(t.node.node_id, t.input) for t in param.targets),
-            )
-            for param in ir.params
-        ),
-        outputs=tuple(
-            OutputSpec(
-                name=output.name,
-                key=output.key,
-                kind=output.kind,
-                node_ids=tuple(node.node_id for node in output.nodes),
-            )
-            for output in ir.outputs
-        ),
-        runninghub_id=ir.runninghub_id,
+def _field(field: ParamField, strict: bool) -> Any:
+    default = ... if field.required else field.default
+    if not field.exact and not strict:
+        return JsonScalar, Field(default, description=field.description)
+    annotation: Any = (
+        Literal.__getitem__(field.choices) if field.choices else _PYTHON_TYPES[field.type]
+    )
+    if field.nullable:
+        annotation = annotation | None
+    return annotation, Field(
+        default, ge=field.minimum, le=field.maximum, description=field.description
     )
 
 
+# A script calls the same workflow again and again: build its models once.
 @functools.lru_cache(maxsize=128)
-def params_model(ir: WorkflowIR) -> type[BaseModel]:
-    """The params model a generated module would define, built at run time."""
+def params_model(ir: WorkflowIR, strict: bool = False) -> type[BaseModel]:
+    """The params model of the dynamic API, from the fields generated code renders.
 
-    def field(param: ParamIR) -> Any:
-        default = ... if param.required else param.default
-        return (_PYTHON_TYPES[param.type], Field(default, description=param.description))
-
-    return pydantic.create_model(
+    What the node schemas say (types, bounds, options) is checked exactly as the
+    generated model checks it, so what the server would refuse is refused before
+    sending; parameters without a schema accept any JSON scalar. `strict` is the
+    generated model itself: the type inferred from the saved value is enforced too.
+    """
+    model: type[BaseModel] = pydantic.create_model(
         f"{ir.params_class}",
         __config__=ConfigDict(extra="forbid", frozen=True),
-        **{param.name: field(param) for param in ir.params},
+        **{field.name: _field(field, strict) for field in translate(ir).params},
     )
+    return model
 
 
 @functools.lru_cache(maxsize=128)
@@ -125,8 +114,11 @@ def result_model(ir: WorkflowIR) -> type[WorkflowResult]:
         "Image": Image, "Video": Video, "Audio": Audio, "Text": Text, "Output": Output,
     }  # fmt: skip
     fields: dict[str, Any] = {
-        output.name: (list.__class_getitem__(classes[OUTPUT_CLASSES[output.kind]]), ...)
-        for output in ir.outputs
+        output.name: (
+            list.__class_getitem__(classes[OUTPUT_CLASSES[output.kind]]),
+            Field(description=output.description),
+        )
+        for output in translate(ir).outputs
     }
     model: type[WorkflowResult] = pydantic.create_model(
         f"{ir.result_class}", __base__=WorkflowResult, **fields
@@ -200,6 +192,7 @@ class ComfyKit:
         *,
         random_seed: bool = True,
         timeout: float | None = None,
+        cancel_on_timeout: bool = False,
     ) -> None:
         env = os.environ.get
         # One URL, or several (a list, or comma-separated): then a ComfyUIPool runs them.
@@ -234,7 +227,11 @@ class ComfyKit:
         )
         self.random_seed = random_seed
         self.timeout = timeout
+        self.cancel_on_timeout = cancel_on_timeout
         self._comfyui: tuple[tuple[Any, ...], ComfyUI | ComfyUIPool] | None = None
+        # The node schemas of the kit's server, built from the /object_info they came from.
+        self._server_schemas: tuple[dict[str, Any], Schemas] | None = None
+        self._refreshed_for: set[str] = set()  # classes /object_info was re-read for
         self._runninghub: tuple[tuple[Any, ...], RunningHub] | None = None
         self._retired: list[ComfyUI | ComfyUIPool | RunningHub] = []
 
@@ -281,14 +278,24 @@ class ComfyKit:
         """The client this kit runs local workflows on (built from the attributes): a
         `ComfyUIPool` when `comfyui_url` lists several servers."""
         urls = self._comfyui_urls()
-        settings = (tuple(urls), self.api_key, _frozen(self.cookies), self.random_seed)
+        settings = (
+            tuple(urls),
+            self.api_key,
+            _frozen(self.cookies),
+            self.random_seed,
+            self.cancel_on_timeout,
+        )
         if self._comfyui is None or self._comfyui[0] != settings:
             if self._comfyui is not None:
                 self._retired.append(self._comfyui[1])
             options: dict[str, Any] = {
                 "api_key": self.api_key,
+                # comfykit sends its api_key both as the Bearer token and as the comfy.org
+                # key of partner (API) nodes
+                "comfy_org_api_key": self.api_key,
                 "cookies": self.cookies,
                 "randomize_seeds": self.random_seed,
+                "cancel_on_timeout": self.cancel_on_timeout,
             }
             client = ComfyUIPool(urls, **options) if len(urls) > 1 else ComfyUI(urls[0], **options)
             self._comfyui = (settings, client)
@@ -303,6 +310,7 @@ class ComfyKit:
             self.runninghub_retry_count,
             self.runninghub_instance_type,
             self.random_seed,
+            self.cancel_on_timeout,
         )
         if self._runninghub is None or self._runninghub[0] != settings:
             if self._runninghub is not None:
@@ -314,6 +322,7 @@ class ComfyKit:
                 retry_count=self.runninghub_retry_count,
                 instance_type=self.runninghub_instance_type,
                 randomize_seeds=self.random_seed,
+                cancel_on_timeout=self.cancel_on_timeout,
             )
             self._runninghub = (settings, client)
         return self._runninghub[1]
@@ -324,11 +333,16 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
+        idempotency_key: str | None = None,
     ) -> ExecuteResult:
-        """Run a workflow given as a file path, an http(s) URL or a RunningHub id."""
+        """Run a workflow given as a file path, an http(s) URL or a RunningHub id.
+
+        With `idempotency_key` (e.g. a task queue's task id), a second call with the same
+        key attaches to the job the first one started instead of submitting it again.
+        """
         try:
             ir = await self.load(workflow)
-            return await self._execute(ir, params, on_event)
+            return await self._execute(ir, params, on_event, idempotency_key)
         except (ComfygenError, ValueError, OSError, httpx.HTTPError) as error:
             return _failure(error)
 
@@ -338,34 +352,50 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
+        idempotency_key: str | None = None,
     ) -> ExecuteResult:
-        """Run an API-format workflow given as a dict."""
+        """Run a workflow given as a dict (API format, or the editor's save)."""
         try:
-            ir = _analyzed(dict(workflow_json), "workflow.json", None)
-            return await self._execute(ir, params, on_event)
+            source = Source(None, "workflow.json", "workflow")
+            schemas = await self._schemas_for(None, workflow_json)
+            ir = _analyzed(loaded_from_data(dict(workflow_json), source, None, schemas))
+            return await self._execute(ir, params, on_event, idempotency_key)
         except (ComfygenError, ValueError) as error:
             return _failure(error)
 
-    async def load(self, workflow: WorkflowSource) -> WorkflowIR:
+    async def load(
+        self, workflow: WorkflowSource, *, runninghub_id: str | None = None
+    ) -> WorkflowIR:
         """Load and analyze a workflow: a file, an http(s) URL, or a RunningHub id (digits).
 
+        A file `{"_source": "runninghub", "workflow_id": ...}` (as comfykit writes them)
+        is that RunningHub workflow; `runninghub_id` makes a local file run on RunningHub
+        as that workflow. A workflow that runs on ComfyUI is typed with the node schemas
+        of the kit's own server (its `/object_info`, read once and again when a workflow
+        uses a class it did not list): custom nodes, their bounds and options included.
         Raises `ComfygenError` with the diagnostics when the workflow cannot be used.
         """
-        text = str(workflow)
-        if isinstance(workflow, str) and re.fullmatch(r"\d+", workflow.strip()):
-            workflow_id = workflow.strip()
-            graph = await self.runninghub().workflow_json(workflow_id)
-            return _analyzed(graph, f"rh:{workflow_id}", workflow_id)
-        if isinstance(workflow, str) and re.match(r"https?://", workflow):
-            return _analyzed(await _download_json(workflow), _safe_url(text), None)
-        path = Path(workflow)
-        if not path.is_file():
-            raise ComfygenError(f"Workflow file does not exist: {text}")
-        source = Source(path, path.name, path.stem)
-        graph, problems = await asyncio.to_thread(load_json, source)
-        if problems:
-            raise ComfygenError(_describe(problems))
-        return _analyzed(graph, path.name, None)
+        source = workflow_source(workflow)
+        if source.path is not None and not source.path.is_file():
+            raise ComfygenError(f"Workflow file does not exist: {workflow}")
+        if runninghub_id is not None:
+            source = dataclasses.replace(source, runninghub_id=runninghub_id)
+        return _analyzed(await load(source, self._schemas_for, runninghub=self.runninghub))
+
+    async def _schemas_for(self, runninghub_id: str | None, data: Any) -> Schemas:
+        """The node schemas to type a workflow with: its server's, or for RunningHub (which
+        publishes none) the bundled core-node schemas."""
+        if runninghub_id is not None:
+            return bundled()
+        client = self.comfyui()
+        info = await client.object_info()
+        unknown = _classes(data) - info.keys() - self._refreshed_for
+        if unknown:  # nodes installed since it was read? read it again, once per class
+            self._refreshed_for |= unknown
+            info = await client.object_info(refresh=True)
+        if self._server_schemas is None or self._server_schemas[0] is not info:
+            self._server_schemas = (info, merged(bundled(), from_object_info(info)))
+        return self._server_schemas[1]
 
     async def run(
         self,
@@ -373,30 +403,42 @@ class ComfyKit:
         params: Mapping[str, Any] | None = None,
         *,
         on_event: EventHandler | None = None,
+        idempotency_key: str | None = None,
     ) -> WorkflowResult:
         """Run a loaded workflow and return its typed result (errors are raised)."""
         backend = self._backend(ir)
         return await run_workflow(
-            spec_from_ir(ir),
+            translate(ir).spec,
             _validated(ir, params or {}),
             result_model(ir),
             client=backend,
             on_event=on_event,
             timeout=self.timeout,
+            idempotency_key=idempotency_key,
         )
 
     def _backend(self, ir: WorkflowIR) -> Backend:
         return self.runninghub() if ir.runninghub_id else self.comfyui()
 
     async def _execute(
-        self, ir: WorkflowIR, params: Mapping[str, Any] | None, on_event: EventHandler | None
+        self,
+        ir: WorkflowIR,
+        params: Mapping[str, Any] | None,
+        on_event: EventHandler | None,
+        idempotency_key: str | None,
     ) -> ExecuteResult:
         # `duration` as comfykit measures it: the wall time of the call.
         started = time.monotonic()
         try:
-            typed = await self.run(ir, params, on_event=on_event)
+            typed = await self.run(ir, params, on_event=on_event, idempotency_key=idempotency_key)
         except WorkflowTimeoutError as error:
             return _failure(error, status="timeout", started=started)
+        except MissingNodeError as error:
+            # The server lacks a class the kit's copy of its schemas listed: read it again.
+            self._refreshed_for.discard(error.class_type)
+            with contextlib.suppress(ComfygenError):
+                await self.comfyui().object_info(refresh=True)
+            return _failure(error, started=started)
         except ComfygenError as error:
             return _failure(error, started=started)
         result = _as_execute_result(ir, typed, self._backend(ir))
@@ -408,45 +450,98 @@ def _frozen(cookies: str | Mapping[str, str] | None) -> Any:
     return tuple(sorted(cookies.items())) if isinstance(cookies, Mapping) else cookies
 
 
-def _analyzed(graph: Any, source: str, runninghub_id: str | None) -> WorkflowIR:
-    graph, problems = from_ui_format(graph, source)
-    if problems:
-        raise ComfygenError(_describe(problems))
-    stem = PurePosixPath(urlsplit(source).path).stem or "workflow"
-    function = function_name(stem) or Identifier("workflow")
-    ir, diagnostics = analyze(graph, source=source, function=function,
-                              runninghub_id=runninghub_id, schemas=bundled())  # fmt: skip
+# Node types of the editor that never reach a server (and are not in /object_info).
+_EDITOR_ONLY = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode"})
+
+
+def _classes(data: Any) -> set[str]:
+    """The node classes an API-format or editor (UI-format) workflow uses."""
+    if not isinstance(data, Mapping):
+        return set()
+    if is_ui_format(data):
+        definitions = data.get("definitions")
+        subgraphs = definitions.get("subgraphs") if isinstance(definitions, Mapping) else None
+        inner = [g for g in subgraphs or [] if isinstance(g, Mapping)]
+        ids = {str(g.get("id")) for g in inner}
+        nodes = [*(data.get("nodes") or []), *(n for g in inner for n in g.get("nodes") or [])]
+        types = {str(n.get("type")) for n in nodes if isinstance(n, Mapping)}
+        return types - ids - _EDITOR_ONLY
+    return {
+        str(node["class_type"])
+        for node in data.values()
+        if isinstance(node, Mapping) and isinstance(node.get("class_type"), str)
+    }
+
+
+def _analyzed(loaded: Loaded) -> WorkflowIR:
+    if loaded.diagnostics:
+        raise ComfygenError(_describe(loaded.diagnostics))
+    function = function_name(loaded.source.stem) or Identifier("workflow")
+    ir, diagnostics = analyze(
+        loaded.graph,
+        source=loaded.source.display,
+        function=function,
+        runninghub_id=loaded.runninghub_id,
+        schemas=loaded.schemas if loaded.schemas is not None else bundled(),
+    )
     if ir is None:
         raise ComfygenError(_describe(diagnostics))
     return ir
 
 
-def _safe_url(url: str) -> str:
-    """A workflow URL as shown in messages: no credentials, no query (it may hold tokens)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
-
-
-async def _download_json(url: str) -> Any:
-    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as http:
-        reply = await http.get(url)
-    if reply.status_code != 200:
-        raise ComfygenError(f"cannot download the workflow: HTTP {reply.status_code}")
-    return reply.json()
-
-
-def _describe(diagnostics: list[Diagnostic]) -> str:
+def _describe(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> str:
     return "\n".join(str(d) for d in diagnostics if d.severity == "error")
 
 
+_reprs = reprlib.Repr()
+_reprs.maxstring = _reprs.maxother = 80
+
+# Workflows whose unknown parameters were reported (once per workflow, then at debug).
+_warned: set[str] = set()
+
+
 def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
-    """Validate params given by DSL key (as comfykit) or by Python name."""
-    by_key = {param.key: param.name for param in ir.params}
-    renamed = {by_key.get(key, key): value for key, value in params.items()}
+    """Validate params given by DSL name (as comfykit) or by Python name.
+
+    Keys the workflow does not declare are ignored, as comfykit ignores them (apps send
+    shared keys such as `index` to every workflow): logged at debug on every call and
+    as a warning the first time per workflow. A name given both ways
+    takes the value of its DSL name, the one comfykit knows.
+    """
+    fields = translate(ir).params
+    by_key = {field.key: field.name for field in fields}
+    names = {field.name for field in fields}
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in params.items():
+        name = by_key.get(key) or (key if key in names else None)
+        if name is None:
+            unknown.append(key)
+        elif key in by_key or name not in values:
+            values[name] = value
+    if unknown:
+        known = ", ".join(field.key for field in fields) or "(none)"
+        text = "%s: ignoring parameters the workflow does not declare: %s (it has: %s)"
+        if ir.source in _warned:
+            logger.debug(text, ir.source, ", ".join(unknown), known)
+        else:
+            _warned.add(ir.source)
+            logger.warning(text, ir.source, ", ".join(unknown), known)
     try:
-        return params_model(ir).model_validate(renamed)
+        return params_model(ir).model_validate(values)
     except pydantic.ValidationError as error:
-        raise ComfygenError(f"invalid parameters for {ir.source}: {error}") from error
+        keys: dict[str, str] = {field.name: field.key for field in fields}
+        problems = "; ".join(_problem(e, keys) for e in error.errors(include_url=False))
+        raise ParameterError(f"invalid parameters for {ir.source}: {problems}") from error
+
+
+def _problem(error: Any, keys: dict[str, str]) -> str:
+    """One pydantic error, naming the parameter as the caller wrote it."""
+    where = str(error["loc"][0]) if error["loc"] else "parameters"
+    name = keys.get(where, where)
+    if error["type"] == "missing":
+        return f"{name}: required, not given"
+    return f"{name}: {error['msg']} (got {_reprs.repr(error['input'])})"
 
 
 def _failure(

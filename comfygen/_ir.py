@@ -14,6 +14,17 @@ from comfygen_runtime import OutputKind
 
 from ._names import Identifier
 
+__all__ = [
+    "NodeRef",
+    "OutputIR",
+    "ParamIR",
+    "ParamType",
+    "Scalar",
+    "TargetIR",
+    "WorkflowIR",
+    "canonical_json",
+]
+
 ParamType = Literal["str", "int", "float", "bool", "media"]
 Scalar = str | int | float | bool
 
@@ -79,6 +90,16 @@ class WorkflowIR:
         return loaded
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)
+
+
 def canonical_json(graph: dict[str, Any]) -> str:
-    """The graph as embedded in generated code: key order kept, two-space indent."""
-    return json.dumps(graph, indent=2, ensure_ascii=False, allow_nan=True)
+    """The graph as embedded in generated code: one node per line, key order kept.
+
+    A change in the editor changes one line of the generated module.
+    """
+    if not graph:
+        return "{}"
+    encode = _ENCODER.encode
+    lines = (f"    {encode(node_id)}: {encode(node)}" for node_id, node in graph.items())
+    return "{\n" + ",\n".join(lines) + "\n}"

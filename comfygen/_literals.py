@@ -1,29 +1,27 @@
-"""libcst nodes for every literal and identifier that reaches generated code.
+"""The only way untrusted text (titles, names, values, paths) becomes code.
 
-Untrusted text (titles, names, values, paths) never reaches a module by pasting: it becomes
-a libcst node here, and the text of that node is what the templates place. Quote choice and
-escapes follow ruff's formatter, so generated files are stable under `ruff format`.
+Every literal and identifier that a generated module contains is produced here: strings
+and docstrings fully escaped, numbers exact (huge ints, NaN/inf, -0.0), identifiers
+proven to be identifiers. Quote choice and escapes follow ruff's formatter, so generated
+files are stable under `ruff format`; CPython's own parser checks every file of a build
+before anything is written (`_render.parse_error`), and the property tests check that
+each literal reads back as exactly the value it was made from.
 """
 
 from __future__ import annotations
 
 import math
-
-import libcst as cst
+import re
 
 from ._names import Identifier
 
-_MODULE = cst.Module(body=[])
+__all__ = ["comment", "docstring", "json_block", "name", "scalar", "string"]
 
 
-def code(node: cst.CSTNode) -> str:
-    return _MODULE.code_for_node(node)
-
-
-def name(identifier: Identifier) -> cst.Name:
+def name(identifier: Identifier) -> str:
     if not isinstance(identifier, Identifier):
         raise TypeError(f"identifiers must be validated Identifier values, got {identifier!r}")
-    return cst.Name(identifier)
+    return str(identifier)
 
 
 def _escape(char: str, quote: str) -> str:
@@ -47,37 +45,36 @@ def _escape(char: str, quote: str) -> str:
     return f"\\U{point:08x}"
 
 
-def string(value: str) -> cst.SimpleString:
+def string(value: str) -> str:
     """A one-line string literal; double quotes unless single ones need fewer escapes."""
     quote = "'" if value.count('"') > value.count("'") else '"'
     if value.isprintable() and quote not in value and "\\" not in value:
         body = value  # the common case, without a per-character pass
     else:
         body = "".join(_escape(char, quote) for char in value)
-    return cst.SimpleString(quote + body + quote)
+    return quote + body + quote
 
 
-def scalar(value: str | int | float | bool | None) -> cst.BaseExpression:
-    """A literal for a JSON scalar, exact for huge ints and NaN/inf floats."""
+def scalar(value: str | int | float | bool | None) -> str:
+    """A literal for a JSON scalar, exact for huge ints, NaN/inf and -0.0."""
     if value is None or isinstance(value, bool):
-        return cst.Name(repr(value))
+        return repr(value)
     if isinstance(value, int):
-        number: cst.BaseExpression = cst.Integer(str(abs(value)))
-        return cst.UnaryOperation(cst.Minus(), number) if value < 0 else number
+        return str(value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
-            text = "nan" if math.isnan(value) else "inf"
-            call = cst.Call(cst.Name("float"), [cst.Arg(string(text))])
-            return cst.UnaryOperation(cst.Minus(), call) if value < 0 else call
-        number = cst.Float(repr(abs(value)))
-        return cst.UnaryOperation(cst.Minus(), number) if math.copysign(1, value) < 0 else number
+            text = 'float("nan")' if math.isnan(value) else 'float("inf")'
+            return "-" + text if value < 0 else text
+        return repr(value)
     if isinstance(value, str):
         return string(value)
     raise TypeError(f"not a JSON scalar: {type(value).__name__}")
 
 
-def docstring(lines: list[str], indent: str) -> cst.SimpleString:
+def docstring(lines: list[str], indent: str) -> str:
     """A triple-quoted docstring of `lines` (each one line of text), indented for its block."""
+    if len(lines) == 1:
+        return '"""' + _docstring_line(lines[0], last=True) + '"""'
     escaped = [
         _docstring_line(line, last=index == len(lines) - 1) for index, line in enumerate(lines)
     ]
@@ -86,25 +83,29 @@ def docstring(lines: list[str], indent: str) -> cst.SimpleString:
         body += "\n" + (indent + line if line else "")
     if len(escaped) > 1:
         body += "\n" + indent
-    return cst.SimpleString('"""' + body + '"""')
+    return '"""' + body + '"""'
+
+
+_QUOTE_BEFORE_QUOTE = re.compile(r'"(?=")')
+
+
+def _escaped_quote(_: re.Match[str]) -> str:
+    return '\\"'
 
 
 def _docstring_line(line: str, *, last: bool) -> str:
     # A '"' is escaped only where it could close the docstring: before another '"', or at
     # the very end, so no three unescaped quotes ever stand in a row.
-    if line.isprintable() and '"' not in line and "\\" not in line:
-        return line
-    out = []
-    for index, char in enumerate(line):
-        if char == '"':
-            following = line[index + 1 : index + 2]
-            out.append('\\"' if following == '"' or (following == "" and last) else '"')
-        else:
-            out.append(_escape(char, ""))
-    return "".join(out)
+    if not line.isprintable() or "\\" in line:
+        line = "".join(_escape(char, "") for char in line)
+    if '"' in line:
+        line = _QUOTE_BEFORE_QUOTE.sub(_escaped_quote, line)
+        if last and line.endswith('"'):
+            line = line[:-1] + '\\"'
+    return line
 
 
-def json_block(text: str) -> cst.SimpleString:
+def json_block(text: str) -> str:
     """A raw triple-quoted string holding JSON text (newlines kept for readability).
 
     `json.dumps` never produces three unescaped quotes in a row nor a trailing backslash,
@@ -117,7 +118,7 @@ def json_block(text: str) -> cst.SimpleString:
         body = "".join(_json_escape(char) for char in text)
     if '"""' in body or body.endswith("\\"):
         raise ValueError("JSON text cannot be embedded in a raw triple-quoted string")
-    return cst.SimpleString('r"""\n' + body + '\n"""')
+    return 'r"""\n' + body + '\n"""'
 
 
 def _json_escape(char: str) -> str:
@@ -130,6 +131,6 @@ def _json_escape(char: str) -> str:
     return f"\\u{0xD800 + (point >> 10):04x}\\u{0xDC00 + (point & 0x3FF):04x}"
 
 
-def comment(text: str) -> cst.Comment:
+def comment(text: str) -> str:
     """A one-line comment; line breaks and other unprintable characters are escaped."""
-    return cst.Comment("# " + "".join(c if c.isprintable() else _escape(c, "") for c in text))
+    return "# " + "".join(c if c.isprintable() else _escape(c, "") for c in text)

@@ -17,6 +17,19 @@ from dataclasses import dataclass
 from comfygen_runtime import WorkflowResult
 from pydantic import BaseModel
 
+__all__ = [
+    "FUNCTION_KEYWORDS",
+    "MODEL_ATTRIBUTES",
+    "MODULE_NAMES",
+    "RESULT_FIELDS",
+    "Identifier",
+    "NameResult",
+    "class_stem",
+    "field_name",
+    "function_name",
+    "is_identifier",
+]
+
 
 class Identifier(str):
     """A string proven to be a usable Python identifier."""
@@ -33,7 +46,7 @@ def is_identifier(value: str) -> bool:
     return (
         value.isidentifier()
         and not keyword.iskeyword(value)
-        and unicodedata.normalize("NFKC", value) == value
+        and (value.isascii() or unicodedata.normalize("NFKC", value) == value)
     )
 
 

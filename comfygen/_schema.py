@@ -22,6 +22,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "BUNDLED",
+    "SCALAR_TYPES",
+    "InputSchema",
+    "NodeSchema",
+    "Schemas",
+    "bundled",
+    "from_object_info",
+    "main",
+    "merged",
+]
+
 BUNDLED = Path(__file__).parent / "schemas" / "core.json.gz"
 SCALAR_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
 _MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
@@ -42,11 +54,15 @@ class InputSchema:
     maximum: float | None = None
     step: float | None = None
     options: tuple[str, ...] | None = None
+    option_values: tuple[Any, ...] | None = None  # the options as sent, when not all are text
     files: bool = False
     tooltip: str | None = None
     # What the editor needs to read its own saves (UI format), see `_ui`:
     control_after_generate: bool | str | None = None  # the widget's extra "fixed/randomize"
     upload: str | None = None  # "image"/"video"/"audio": the loader's upload button
+    remote: bool = False  # a combo the editor fills from a server route...
+    refresh_button: bool = False  # ...with a refresh button
+    component: str | None = None  # the editor's own component for the widget ("ImageCrop")
     dynamic_prompts: bool = False
     widget_type: str | None = None
     force_input: bool = False  # a socket only, never a widget
@@ -92,9 +108,8 @@ def _input(spec: Any) -> InputSchema | None:
     default = extra.get("default")
     upload = None
     if kind == "COMBO":
-        upload = next(
-            (k for k in ("image", "video", "audio") if extra.get(f"{k}_upload") is True), None
-        )
+        kinds = {"image": "image", "animated_image": "image", "video": "video", "audio": "audio"}
+        upload = next((v for k, v in kinds.items() if extra.get(f"{k}_upload") is True), None)
     dynamic = None
     if kind == "COMFY_DYNAMICCOMBO_V3":
         dynamic = tuple(
@@ -104,17 +119,25 @@ def _input(spec: Any) -> InputSchema | None:
         )
     widget_type = extra.get("widgetType")
     control = extra.get("control_after_generate")
+    remote = extra.get("remote")
+    component = extra.get("component")
     return InputSchema(
         type=kind,
-        default=default if isinstance(default, (str, int, float, bool)) else None,
+        default=default,
         minimum=_number(extra.get("min")),
         maximum=_number(extra.get("max")),
         step=_number(extra.get("step")),
         options=tuple(str(o) for o in options) if options is not None else None,
+        option_values=tuple(options)
+        if options and any(not isinstance(o, str) for o in options)
+        else None,
         files=files,
         tooltip=tooltip if isinstance(tooltip, str) else None,
         control_after_generate=control if isinstance(control, (bool, str)) else None,
         upload=upload,
+        remote=isinstance(remote, dict),
+        refresh_button=isinstance(remote, dict) and bool(remote.get("refresh_button")),
+        component=component if isinstance(component, str) else None,
         dynamic_prompts=bool(extra.get("dynamicPrompts")),
         widget_type=widget_type if isinstance(widget_type, str) else None,
         force_input=bool(extra.get("forceInput")),
@@ -154,8 +177,9 @@ def from_object_info(object_info: Mapping[str, Any]) -> dict[str, NodeSchema]:
 
 
 _OPTIONAL_FIELDS = (
-    "default", "minimum", "maximum", "step", "options", "tooltip", "control_after_generate",
-    "upload", "widget_type",
+    "default", "minimum", "maximum", "step", "options", "option_values", "tooltip",
+    "control_after_generate",
+    "upload", "widget_type", "component",
 )  # fmt: skip
 
 
@@ -163,10 +187,10 @@ def _compact_input(schema: InputSchema) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": schema.type}
     for key in _OPTIONAL_FIELDS:
         value = getattr(schema, key)
-        if value is None or (key == "options" and schema.files):
+        if value is None or (key in ("options", "option_values") and schema.files):
             continue  # the recording server's own files say nothing about yours
         entry[key] = list(value) if isinstance(value, tuple) else value
-    for flag in ("files", "dynamic_prompts", "force_input"):
+    for flag in ("files", "dynamic_prompts", "force_input", "remote", "refresh_button"):
         if getattr(schema, flag):
             entry[flag] = True
     if schema.dynamic_options is not None:
@@ -195,8 +219,9 @@ def _compact(schemas: Mapping[str, NodeSchema]) -> dict[str, Any]:
 
 def _expand_input(entry: Mapping[str, Any]) -> InputSchema:
     fields: dict[str, Any] = dict(entry)
-    if "options" in fields:
-        fields["options"] = tuple(fields["options"])
+    for key in ("options", "option_values"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
     if "dynamic_options" in fields:
         fields["dynamic_options"] = tuple(
             (key, {name: _expand_input(e) for name, e in inputs.items()})

@@ -18,20 +18,29 @@ from rich.text import Text
 
 from . import _write
 from ._build import Build, build
+from ._cli_models import models_command
 from ._cli_run import run_command
 from ._diagnostics import BuildError, Diagnostic
 from ._project import ProjectConfigError, load_runninghub_ids
 from ._schema import Schemas, bundled, from_object_info, merged
 from ._sources import parse_runninghub_source
 
+__all__ = [
+    "main",
+]
+
 
 def _check_sources(
     context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
 ) -> tuple[str, ...]:
     for value in values:
-        if parse_runninghub_source(value) is None and not Path(value).exists():
+        remote = parse_runninghub_source(value) is not None or value.startswith(
+            ("http://", "https://")
+        )
+        if not remote and not Path(value).exists():
             raise click.BadParameter(
-                f"{value!r} is neither an existing file or directory nor rh:<workflow id>",
+                f"{value!r} is neither an existing file or directory, an http(s) URL, "
+                "nor rh:<workflow id>",
                 context,
                 parameter,
             )
@@ -95,7 +104,7 @@ class _SchemaOptions:
 
 
 def _fetch_object_info(server: str) -> dict[str, Any]:
-    from comfygen_runtime._config import ComfyUIConfig
+    from comfygen_runtime import ComfyUIConfig
 
     config = ComfyUIConfig.resolve(server)
     try:
@@ -309,6 +318,7 @@ def _type_label(param: Any) -> str:
 
 
 main.add_command(run_command)
+main.add_command(models_command)
 
 
 @main.command("serve")

@@ -265,7 +265,10 @@ async def example_errors(kit: ComfyKit, comfy: ComfyUI) -> None:
     cases: list[tuple[str, str | Path, dict[str, Any]]] = [
         ("missing file", "non_existent_workflow.json", {}),
         ("missing parameter", WORKFLOWS / "text_preview.json", {}),
-        ("rejected input", WORKFLOWS / "blur_preview.json", {"width": 0, "height": 8}),
+        # Outside the node's bounds: refused before anything is sent, as in typed code.
+        ("out of bounds", WORKFLOWS / "blur_preview.json", {"width": 0, "height": 8}),
+        # Refused by the server: no such file in its input folder.
+        ("rejected input", WORKFLOWS / "invert_uploaded_image.json", {"image": "nope.png"}),
         ("node failure", WORKFLOWS / "blur_preview.json", {"width": 8, "height": 8, "radius": 16}),
     ]
     for label, workflow, params in cases:

@@ -1,13 +1,29 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 WriteWorkflow = Callable[..., Path]
+
+# Hypothesis: `HYPOTHESIS_PROFILE=ci` (what .ci/run sets) runs every property test with its
+# full number of examples, derandomized so a CI run is reproducible; the default "dev"
+# profile runs a tenth of them for a fast local loop, exploring new ones each time.
+_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+settings.register_profile("ci", deadline=None, derandomize=True, database=None,
+                          print_blob=True)  # fmt: skip
+settings.register_profile("dev", deadline=None)
+settings.load_profile(_PROFILE)
+
+
+def examples(full: int) -> int:
+    """A property test's number of examples: `full` in CI, a tenth (at least 20) locally."""
+    return full if _PROFILE == "ci" else max(20, full // 10)
 
 
 @pytest.fixture

@@ -249,3 +249,41 @@ async def test_ctrl_c_cancels_the_job_on_the_server(fake_comfyui: FakeComfyUI) -
     assert "Aborted!" not in rest.decode() and "Traceback" not in rest.decode()
     assert fake_comfyui.queue_pending == [], "the queued job was deleted"
     fake_comfyui.release()
+
+
+async def test_progress_counts_the_nodes_to_run(fake_comfyui: FakeComfyUI) -> None:
+    # An idle server: no job ahead. The second run reuses node 1 from the server's cache,
+    # so it runs two nodes, not three.
+    base = ["run", str(EXAMPLES / "text_preview.json"), "-p", "text=hi",
+            "--server", fake_comfyui.base_url]  # fmt: skip
+    first = await _invoke(*base)
+    second = await _invoke(*base, "-p", "suffix=?")
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    assert "text_preview.json: queued\n" in first.output and "ahead" not in first.output
+    assert [line.split(": ", 1)[1] for line in first.output.splitlines() if "node " in line] == [
+        "node 1 PrimitiveString (1/3)",
+        "node 2 StringConcatenate (2/3)",
+        "node 3 PreviewAny (3/3)",
+    ]
+    assert [line.split(": ", 1)[1] for line in second.output.splitlines() if "node " in line] == [
+        "node 2 StringConcatenate (1/2)",
+        "node 3 PreviewAny (2/2)",
+    ]
+
+
+async def test_models_lists_the_servers_files() -> None:
+    server = FakeComfyUI(models={"checkpoints": ["b.safetensors", "a.safetensors"],
+                                 "loras": ["style.safetensors"]})  # fmt: skip
+    await server.start()
+    try:
+        listing = await _invoke("models", "--server", server.base_url, "--json")
+        loras = await _invoke("models", "loras", "--server", server.base_url)
+    finally:
+        await server.stop()
+    assert listing.exit_code == 0, listing.output
+    folders = json.loads(listing.stdout)
+    assert set(folders["checkpoints"]) == {"a.safetensors", "b.safetensors"}
+    assert folders["loras"] == ["style.safetensors"]
+    assert loras.exit_code == 0 and loras.stdout == "loras (1)\n  style.safetensors\n"
+    dead = await _invoke("models", "--server", "http://127.0.0.1:9")
+    assert dead.exit_code == 1 and "127.0.0.1:9" in dead.output and "refused" in dead.output

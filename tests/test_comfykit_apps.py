@@ -191,3 +191,131 @@ async def test_attributes_can_be_set_and_take_effect(tmp_path: Path, fakes: Fake
         assert result.texts == ["ab"]
         assert "secret-key" not in repr(kit)
     assert (len(first.prompts_received), len(second.prompts_received)) == (1, 1)
+
+
+# -- types from the server that runs the workflow --------------------------------------------
+
+CUSTOM_SPEED = {
+    "1": node("EmptyImage", "$width", width=8, height=8, batch_size=1, color=0),
+    "2": node("MyCustomSpeed", "$speed", speed=1, image=["1", 0]),  # the editor saved 1.0 as 1
+    "3": node("SaveImage", "$output.image", images=["1", 0], filename_prefix="x"),
+}
+SPEED_NODE = {
+    "input": {"required": {"image": ["IMAGE"], "speed": ["FLOAT", {"min": 0.0, "max": 5.0}]}},
+    "output": ["IMAGE"], "output_name": ["IMAGE"], "name": "MyCustomSpeed",
+    "display_name": "My custom speed", "category": "custom", "output_node": False,
+}  # fmt: skip
+
+
+async def test_a_custom_nodes_float_takes_a_float(tmp_path: Path, fakes: Fakes) -> None:
+    # The node is unknown to comfygen's bundled schema and saved `1`: typed by that value,
+    # the kit still passes 1.2 through and lets the server decide, as comfykit does.
+    workflow = _write(tmp_path, "custom_speed", CUSTOM_SPEED)
+    kit_fake, gen_fake = await fakes(), await fakes()
+    kit = await _oracle(kit_fake, workflow, {"speed": 1.2})
+    gen = await _ours(gen_fake, workflow, {"speed": 1.2})
+    # (the fakes cannot run a custom node: both get the server's missing-node refusal)
+    assert (kit.status, gen.status) == ("error", "error")
+    sent = [p["prompt"]["2"]["inputs"]["speed"] for p in (*kit_fake.prompts_received,
+                                                          *gen_fake.prompts_received)]  # fmt: skip
+    assert sent == [1.2, 1.2]
+
+
+async def test_the_kits_server_schema_decides(tmp_path: Path, fakes: Fakes) -> None:
+    # The server lists the custom node (FLOAT in [0, 5]) and a narrower EmptyImage.width:
+    # the kit types the workflow with *its server's* definitions.
+    workflow = _write(tmp_path, "custom_speed", CUSTOM_SPEED)
+    server = await fakes()
+    narrow = json.loads(json.dumps(server_object_info()["EmptyImage"]))
+    narrow["input"]["required"]["width"][1]["max"] = 64
+    server.node_classes = {"MyCustomSpeed": SPEED_NODE, "EmptyImage": narrow}
+    async with ComfyKit(comfyui_url=server.base_url) as kit:
+        fast = await kit.execute(workflow, {"speed": 7.5})
+        wide = await kit.execute(workflow, {"width": 100})
+        ok = await kit.execute(workflow, {"speed": 2.5, "width": 64})
+    assert fast.status == "error" and "speed" in (fast.msg or "") and "5" in (fast.msg or "")
+    assert wide.status == "error" and "width" in (wide.msg or "") and "64" in (wide.msg or "")
+    assert len(server.prompts_received) == 1, "what the server would refuse is never sent"
+    assert server.prompts_received[0]["prompt"]["2"]["inputs"]["speed"] == 2.5
+    assert ok.status == "error", "the fake cannot run the custom node"
+
+
+async def test_nodes_installed_later_are_seen(tmp_path: Path, fakes: Fakes) -> None:
+    # A kit made before the custom node was installed re-reads /object_info when a workflow
+    # uses a class it did not list, so the server's definition applies from then on.
+    workflow = _write(tmp_path, "custom_speed", CUSTOM_SPEED)
+    server = await fakes()
+    async with ComfyKit(comfyui_url=server.base_url) as kit:
+        before = await kit.execute(workflow, {"speed": 7.5})  # typed by value: sent
+        server.node_classes = {"MyCustomSpeed": SPEED_NODE}
+        after = await kit.execute(workflow, {"speed": 7.5})  # now bounded by [0, 5]
+    assert len(server.prompts_received) == 1 and before.status == "error"
+    assert after.status == "error" and "speed" in (after.msg or "")
+
+
+def server_object_info() -> dict[str, Any]:
+    from tests.fakes._graph import object_info
+
+    return dict(object_info())
+
+
+# -- the api_key reaches partner (API) nodes ---------------------------------------------------
+
+
+async def test_api_key_is_sent_as_comfykit_sends_it(tmp_path: Path, fakes: Fakes) -> None:
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    kit_fake, gen_fake = await fakes(), await fakes()
+    oracle: Any = OracleKit(comfyui_url=kit_fake.base_url, executor_type="websocket",
+                            api_key="key-1")  # fmt: skip
+    kit = await oracle.execute(str(workflow), {})
+    async with ComfyKit(comfyui_url=gen_fake.base_url, api_key="key-1") as ours:
+        gen = await ours.execute(workflow, {})
+    assert (kit.status, gen.status) == ("completed", "completed")
+    for fake in (kit_fake, gen_fake):
+        (body,) = fake.prompts_received
+        assert body["extra_data"]["api_key_comfy_org"] == "key-1"
+        assert fake.prompt_authorizations == ["Bearer key-1"]
+
+
+# -- RunningHub: no time limit unless one is set; a timeout leaves the paid task running ------
+
+
+async def test_runninghub_timeout_leaves_the_task_running(tmp_path: Path) -> None:
+    from tests.fakes import FakeRunningHub, Scenario
+    from tests.fakes.runninghub import DEFAULT_API_KEY
+
+    hub = FakeRunningHub()
+    await hub.start()
+    try:
+        hub.add_workflow("555", SHARED_WORD)
+        hub.scenarios = [Scenario("slow", polls=10_000)]
+        settings: dict[str, Any] = {
+            "runninghub_url": hub.base_url,
+            "runninghub_api_key": DEFAULT_API_KEY,
+        }
+        assert ComfyKit(**settings).runninghub_timeout is None, "comfykit's default: no limit"
+        async with ComfyKit(**settings, runninghub_timeout=0.2) as kit:
+            ours = await kit.execute("555", {"word": "z"})
+        oracle: Any = OracleKit(**settings, runninghub_timeout=1)
+        theirs = await oracle.execute("555", {"word": "z"})
+        await oracle.close()
+    finally:
+        await hub.stop()
+    # comfykit reports "error" with "timeout" in its message; comfygen says "timeout".
+    assert theirs.status == "error" and "timeout" in theirs.msg
+    assert ours.status == "timeout" and ours.prompt_id == next(iter(hub.tasks))
+    assert "left running" in (ours.msg or "")
+    assert hub.cancelled == [], "neither cancels the paid task"
+
+
+async def test_execute_with_an_idempotency_key_runs_once(tmp_path: Path, fakes: Fakes) -> None:
+    # A task queue redelivers a task: the second execute attaches to the first job.
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    server = await fakes()
+    async with ComfyKit(comfyui_url=server.base_url) as kit:
+        first = await kit.execute(workflow, {"word": "q"}, idempotency_key="task-7")
+    async with ComfyKit(comfyui_url=server.base_url) as restarted:  # another process, say
+        again = await restarted.execute(workflow, {"word": "q"}, idempotency_key="task-7")
+    assert (first.status, again.status) == ("completed", "completed")
+    assert first.prompt_id == again.prompt_id and again.texts == ["qq"]
+    assert len(server.prompts_received) == 1 and server.executions == [first.prompt_id]

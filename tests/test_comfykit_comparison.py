@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import pytest_asyncio
-from comfygen_runtime import ComfygenError, ExecutionError, PromptRejectedError
+from comfygen_runtime import ComfygenError, ExecutionError, ParameterError, PromptRejectedError
 from comfykit import ComfyKit as OracleKit  # comfykit 0.1.12, the behaviour to match
 
 from comfygen import ComfyKit
@@ -93,7 +93,7 @@ CASES: list[Case] = [
         CK / "ck_06_validation_error.json",
         {"width": -5},
         status="error",
-        tags=["rejected"],
+        tags=["out-of-range"],
     ),
     _case(
         "ck_06_width_None",
@@ -129,6 +129,12 @@ CASES: list[Case] = [
         {"width": 16, "height": 8, "color": 0x00FF00},
     ),
     _case("text_preview", EXAMPLES / "text_preview.json", {"text": "hi", "suffix": "?"}),
+    # Keys the workflow does not declare are ignored (apps send shared keys everywhere).
+    _case(
+        "text_preview_unknown_keys",
+        EXAMPLES / "text_preview.json",
+        {"text": "hi", "index": 3, "duration": 5.0, "width": 512},
+    ),
     _case("caption_text", EXAMPLES / "caption_text.json", {"subject": "a cat", "separator": " / "}),
     _case("blur_preview", EXAMPLES / "blur_preview.json", {"width": 16, "height": 16, "radius": 2}),
     # RunningHub: the same id and parameters through both.
@@ -383,7 +389,7 @@ def test_outputs(runs: Runs, case: Case, side: str) -> None:
 
 @pytest.mark.parametrize(
     ("case", "side"),
-    pairs(skip=["rejected", "none-param"], where=lambda c: c.status == "error"),
+    pairs(skip=["rejected", "none-param", "out-of-range"], where=lambda c: c.status == "error"),
 )
 def test_failure_msg_contains_comfykits(runs: Runs, case: Case, side: str) -> None:
     kit, gen = _both(runs, case, side)
@@ -394,7 +400,7 @@ def test_failure_msg_contains_comfykits(runs: Runs, case: Case, side: str) -> No
     assert kit.result["msg"] == gen.error.exception_message
 
 
-@pytest.mark.parametrize(("case", "side"), pairs(skip=["none-param"]))
+@pytest.mark.parametrize(("case", "side"), pairs(skip=["none-param", "out-of-range"]))
 def test_same_graph_submitted(runs: Runs, case: Case, side: str) -> None:
     # The graph POSTed to /prompt (parameters applied), or RunningHub's create body
     # (apiKey, workflowId, nodeInfoList). Both send only the parameters the call passes
@@ -483,6 +489,24 @@ def test_none_for_an_int_parameter(runs: Runs, side: str) -> None:
     assert isinstance(gen.error, ComfygenError) and not isinstance(gen.error, PromptRejectedError)
     assert gen.result["msg"].startswith("invalid parameters for ck_06_validation_error.json")
     assert "width" in gen.result["msg"] and "valid integer" in gen.result["msg"]
+
+
+@pytest.mark.parametrize("side", LOCAL_SIDES)
+def test_out_of_range_is_refused_before_sending(runs: Runs, side: str) -> None:
+    # BETTER (README "Coming from comfykit"): a value the node's schema puts out of range
+    # is what the server would refuse; comfykit sends it and returns the server's 400,
+    # comfygen refuses it before sending, as generated code does, naming the parameter.
+    kit, gen = _both(runs, BY_ID["ck_06_width_-5"], side)
+    assert kit.result["status"] == gen.result["status"] == "error"
+    (graph,) = kit.submitted
+    assert graph["1"]["inputs"]["width"] == -5
+    assert "Value -5 smaller than min of 1" in kit.result["msg"]
+    assert gen.submitted == []
+    assert isinstance(gen.error, ParameterError)
+    assert gen.result["msg"] == (
+        "invalid parameters for ck_06_validation_error.json: width: Input should be "
+        "greater than or equal to 1 (got -5)"
+    )
 
 
 @pytest.mark.parametrize(("case", "side"), pairs(where=lambda c: "rejected" in c.tags))

@@ -174,7 +174,8 @@ def test_safe_renames_are_done_and_documented(
     module = next(f.text for f in result.files if f.path == "wf.py")
     assert 'Written "neg-prompt" in the workflow.' in module
     assert 'Written "class" in the workflow.' in module
-    assert 'key="neg-prompt"' in module
+    # The runtime knows the Python name; the DSL name is for people (and ComfyKit).
+    assert 'ParamSpec("neg_prompt", (InputRef("1", "text"),))' in module
 
 
 def test_display_text_that_looks_like_a_marker_warns(write_workflow: WriteWorkflow) -> None:

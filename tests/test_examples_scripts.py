@@ -123,6 +123,7 @@ async def test_run_all_passes_against_the_fakes(
     assert "[dynamic] seed 0 -> random seeds used (node id -> seed): {'4': " in output
     assert "[dynamic] ComfyKit(random_seed=False) keeps 0: {}" in output
     assert "[typed] from a Path:" in output and "[typed] from bytes:" in output
+    assert "[dynamic] out of bounds: error, ParameterError: invalid parameters for" in output
     assert "[dynamic] rejected input: error, WorkflowValidationError" in output
     assert "[dynamic] node failure: error, ExecutionError" in output
     assert "[typed] rejected input: parameter ('image',)" in output

@@ -68,11 +68,14 @@ async def test_failure_after_the_server_accepted(
 
 
 async def test_server_errors_before_accepting_are_retried(
-    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="comfygen_runtime")
     fake_comfyui.fail_next_requests = {"/prompt": 2}
     result = await text_preview(text="retry", client=client, timeout=20)
     assert fake_comfyui.executions == [result.prompt_id]
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(retries) == 2 and all("503" in message for message in retries), retries
 
 
 async def test_slow_server_within_timeout(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:

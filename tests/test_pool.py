@@ -391,3 +391,28 @@ def test_serve_pools_several_servers() -> None:
     assert label == "a pool of 2 ComfyUI servers (http://127.0.0.1:1, http://127.0.0.1:2)"
     single, label, _ = open_backend(["http://127.0.0.1:1"], runninghub=False)
     assert isinstance(single, rt.ComfyUI) and label == "ComfyUI at http://127.0.0.1:1"
+
+
+async def test_object_info_is_what_the_pool_can_run(fakes: list[FakeComfyUI]) -> None:
+    a, b = fakes[:2]
+    a.models = {"checkpoints": ["alpha.safetensors"]}
+    b.models = {"checkpoints": ["beta.safetensors"]}
+    b.missing_classes = {"StringConcatenate"}
+    a.missing_classes = {"ImageBlur"}
+    async with pool_of(a, b) as pool:
+        info = await pool.object_info()
+        assert await pool.object_info() is info  # kept while no member's answer changes
+        options = info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+        assert options == ["alpha.safetensors", "beta.safetensors"]
+        assert "StringConcatenate" in info and "ImageBlur" in info
+        b.models = {"checkpoints": ["beta.safetensors", "gamma.safetensors"]}
+        again = await pool.object_info(refresh=True)
+        assert again is not info
+        assert (
+            "gamma.safetensors"
+            in again["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+        )
+        own = await pool.members[0].object_info()  # a member's own answer is untouched
+        assert own["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] == [
+            "alpha.safetensors"
+        ]

@@ -36,7 +36,8 @@ def test_types_bounds_choices_and_tooltips(write_workflow: WriteWorkflow) -> Non
     assert cfg.description and "Classifier-Free Guidance" in cfg.description
     module = next(f.text for f in build([path]).files if f.path == "wf.py")
     assert "cfg: float = 8.0," in module and "sampler_name: SamplerNameChoice =" in module
-    assert "SamplerNameChoice: TypeAlias = Literal[" in module and "        ge=1," in module
+    assert "SamplerNameChoice: TypeAlias = Literal[" in module
+    assert "steps: int = Field(20, ge=1, le=10000)" in module
 
 
 def test_model_file_combos_stay_str(write_workflow: WriteWorkflow) -> None:

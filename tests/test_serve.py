@@ -336,6 +336,23 @@ async def test_http_idempotency_key(http: httpx.AsyncClient, service: Service) -
     assert len(service.fake.prompts_received) == 1 and len(service.fake.executions) == 1
 
 
+async def test_an_idempotency_key_survives_a_restart_of_the_service(service: Service) -> None:
+    # The key reaches the runtime's idempotent submission: a second service (a restart, a
+    # replica) attaches to the job the first one started instead of submitting it again.
+    key = {"Idempotency-Key": "order-18"}
+    async with httpx.AsyncClient(base_url=service.url, timeout=60) as http:
+        first = await http.post("/workflows/text_preview", json={"text": "k"}, headers=key)
+    replica, _ = load_catalog(
+        [WORKFLOWS], backend=ComfyUI(service.fake.base_url), backend_label="the fake ComfyUI"
+    )
+    async with serving(replica) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        again = await http.post("/workflows/text_preview", json={"text": "k"}, headers=key)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.json()["prompt_id"] == again.json()["prompt_id"]
+    assert again.json()["outputs"]["preview"][0]["text"] == "k!"
+    assert len(service.fake.prompts_received) == 1 and len(service.fake.executions) == 1
+
+
 async def test_http_failure_of_the_workflow(http: httpx.AsyncClient, service: Service) -> None:
     reply = await http.post("/workflows/image_to_image", json={
         "image": data_uri(png(8, 8, (1, 2, 3))), "prompt": "x", "model": "missing.safetensors",

@@ -19,6 +19,7 @@ from comfygen import BuildError
 from comfygen._serve import create_app, load_catalog
 from comfygen._serve._mcp import tool
 from comfygen._serve._outputs import json_safe
+from tests.conftest import examples
 from tests.test_property import text, workflows
 
 descriptions = st.one_of(st.none(), text, st.text(max_size=40))
@@ -30,7 +31,7 @@ def _wire(value: Any) -> Any:
 
 
 @settings(
-    max_examples=200,
+    max_examples=examples(200),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

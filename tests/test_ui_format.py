@@ -1,21 +1,20 @@
-"""The editor's UI format converted to the API format (comfygen._ui), as graphToPrompt does.
+"""The editor's UI format converted to the API format (comfygen._ui) exactly as the editor does.
 
-Test data: `tests/ui_format/*.json` are editor saves taken from the official workflow templates
-(package comfyui-workflow-templates-json 0.1.123), each with its API-format twin `*.api.json`,
-checked by hand against the editor file. The whole template collection is converted too when
-the package is importable (or `COMFYGEN_UI_TEMPLATES` names a folder of templates), e.g.::
+The reference is the real editor: `tests/ui_format/frontend-1.49.6.json.gz` holds what the
+ComfyUI frontend 1.49.6 (the one ComfyUI 0.33.0 ships) sends for every official template
+(`comfyui-workflow-templates-json` 0.1.123, a dev dependency) on the recorded 0.33.0 schema, and
+the widgets it gives a new node of every class. `tests/frontend_recording.py` records it again
+(`uv run --group frontend python -m tests.frontend_recording`, with Debian's chromium).
 
-    uv pip install --target /tmp/tpl comfyui-workflow-templates-json
-    PYTHONPATH=/tmp/tpl uv run pytest tests/test_ui_format.py
+Also here: editor saves checked by hand against their API twins (`tests/ui_format/*.json` and
+`*.api.json`, taken from the same templates), and the rules one by one.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.util
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,94 +24,173 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from comfygen._schema import InputSchema, NodeSchema, bundled
-from comfygen._ui import is_ui_format, ui_to_api
+from comfygen._ui import _UNSET, _Converter, _Widget, ui_to_api
+from tests.conftest import examples
+from tests.frontend_recording import (
+    FRONTEND_VERSION,
+    editor_cases,
+    editor_templates,
+    load_recording,
+    templates_folder,
+)
 
 HERE = Path(__file__).parent
 VENDORED = HERE / "ui_format"
-RECORDED = HERE / "fakes" / "data" / "object_info_full.json.gz"
-TEMPLATE_PACKAGE = "comfyui_workflow_templates_json"
+TEMPLATES_VERSION = "0.1.123"
+
+RECORDING = load_recording()
+TEMPLATES = editor_templates()
+CONVERTED = sorted(n for n, r in RECORDING["results"].items() if "output" in r)
+MISSING = sorted(n for n, r in RECORDING["results"].items() if "missing" in r)
+CASES = editor_cases()
 
 
 def _vendored() -> list[Path]:
     return sorted(p for p in VENDORED.glob("*.json") if not p.name.endswith(".api.json"))
 
 
-def _installed_templates() -> tuple[list[Path], str]:
-    """The template collection's editor files, or none and why."""
-    folder = os.environ.get("COMFYGEN_UI_TEMPLATES")
-    if folder:
-        root = Path(folder)
-    else:
-        spec = importlib.util.find_spec(TEMPLATE_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            return [], (
-                f"the package {TEMPLATE_PACKAGE} (pip: comfyui-workflow-templates-json) is not "
-                "importable and COMFYGEN_UI_TEMPLATES is not set"
-            )
-        root = Path(next(iter(spec.submodule_search_locations))) / "templates"
-    files = []
-    for path in sorted(root.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            continue
-        if is_ui_format(data):
-            files.append(path)
-    return files, f"no editor workflows under {root}"
+# -- (a) the real editor's conversion of every official template -------------------------------
 
 
-INSTALLED, WHY_NONE = _installed_templates()
+def test_the_recording_is_of_the_installed_templates() -> None:
+    # comfyui-workflow-templates-json is a dev dependency pinned to the recorded version.
+    folder, why = templates_folder()
+    assert len(TEMPLATES) > 600, why or f"no editor workflows under {folder}"
+    assert RECORDING["frontend"] == FRONTEND_VERSION
+    assert RECORDING["templates"] == TEMPLATES_VERSION
+    assert sorted(RECORDING["results"]) == sorted(TEMPLATES)
+    assert sorted(RECORDING["cases"]) == sorted(CASES)
+    assert len(CONVERTED) + len(MISSING) == len(TEMPLATES)  # the editor loaded every one
 
 
-# -- (a) every template converts or names its problems; nothing crashes ------------------------
+def _differences(expected: Mapping[str, Any], graph: Mapping[str, Any]) -> list[str]:
+    """Node for node: ids, class types, titles, every input value and link."""
+    found = [f"node {i} missing" for i in sorted(set(expected) - set(graph))]
+    found += [f"node {i} not sent by the editor" for i in sorted(set(graph) - set(expected))]
+    for node_id in sorted(set(expected) & set(graph)):
+        want, got = expected[node_id], graph[node_id]
+        for key in ("class_type", "_meta"):
+            if want[key] != got[key]:
+                found.append(f"node {node_id} {key}: editor {want[key]!r}, comfygen {got[key]!r}")
+        for name in sorted(set(want["inputs"]) | set(got["inputs"])):
+            a, b = want["inputs"].get(name, "<absent>"), got["inputs"].get(name, "<absent>")
+            if a != b or type(a) is not type(b):
+                found.append(f"node {node_id} input {name!r}: editor {a!r}, comfygen {b!r}")
+    return found
 
-VIRTUAL = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+
+# Templates the editor converts that comfygen refuses, naming the node: what the editor computes
+# when it queues (a capture of its 3D viewer), and a subgraph whose promoted primitive node the
+# editor rewires by slot position when it loads it (sending a model name as an aspect ratio).
+REFUSALS = (
+    "sends a capture of the 3D view",
+    "sends the state of the 3D viewport",
+    "an older editor promoted the primitive node",
+)
 
 
-def _check_conversion(path: Path, schemas: Mapping[str, NodeSchema]) -> None:
-    ui = json.loads(path.read_text(encoding="utf-8"))
-    graph, problems = ui_to_api(ui, schemas)
-    assert (graph is None) == bool(problems)
-    assert all(isinstance(p, str) and p for p in problems)
-    subgraphs = {s["id"] for s in (ui.get("definitions") or {}).get("subgraphs") or []}
-    nodes = list(ui["nodes"]) + [
-        n for s in (ui.get("definitions") or {}).get("subgraphs") or [] for n in s["nodes"]
-    ]
-    unknown = {
-        n["type"]
-        for n in nodes
-        if n.get("mode", 0) not in (2, 4)
-        and n["type"] not in schemas
-        and n["type"] not in subgraphs
-        and n["type"] not in VIRTUAL
-    }
-    for class_type in unknown:
-        assert graph is None
-        assert any(repr(class_type) in p for p in problems), (class_type, problems)
-    if graph is None:
+@pytest.mark.parametrize("name", CONVERTED)
+def test_conversion_is_the_editors(name: str) -> None:
+    expected = RECORDING["results"][name]["output"]
+    graph, problems = ui_to_api(TEMPLATES[name], bundled())
+    if graph is None and problems and all(any(r in p for r in REFUSALS) for p in problems):
+        for problem in problems:  # it names a node the editor sent (or a subgraph of them)
+            node_id = problem.split(" ")[1]
+            assert node_id in expected or any(n.startswith(node_id + ":") for n in expected)
         return
-    for node_id, node in graph.items():
-        assert isinstance(node_id, str)
-        assert node["class_type"] in schemas
-        assert isinstance(node["_meta"]["title"], str) and node["_meta"]["title"]
-        for value in node["inputs"].values():
-            if isinstance(value, list):
-                assert len(value) == 2 and value[0] in graph and isinstance(value[1], int)
+    assert problems == []
+    assert graph is not None
+    assert _differences(expected, graph) == []
 
 
-@pytest.mark.parametrize("path", _vendored(), ids=lambda p: p.name)
-def test_vendored_editor_files_convert(path: Path) -> None:
-    _check_conversion(path, bundled())
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hand_made_case_is_converted_as_the_editor_does(name: str) -> None:
+    # tests/ui_format/cases: one rule each (renumbering, nested muted subgraphs, numbers,
+    # values in order, dynamic prompts, primitives, bypass), recorded in the editor too.
+    graph, problems = ui_to_api(CASES[name], bundled())
+    assert problems == []
+    assert graph is not None
+    assert _differences(RECORDING["cases"][name]["output"], graph) == []
 
 
-def test_the_template_collection_is_installed() -> None:
-    # comfyui-workflow-templates-json is a dev dependency: hundreds of real editor saves.
-    assert len(INSTALLED) > 100, WHY_NONE
+@pytest.mark.parametrize("name", MISSING)
+def test_what_the_editor_does_not_know_is_named(name: str) -> None:
+    graph, problems = ui_to_api(TEMPLATES[name], bundled())
+    assert graph is None
+    for class_type in RECORDING["results"][name]["missing"]:
+        assert any(f"class {class_type!r} is not among the known node schemas" in p
+                   for p in problems), (class_type, problems)  # fmt: skip
 
 
-@pytest.mark.parametrize("path", INSTALLED, ids=lambda p: p.name)
-def test_installed_templates_convert_or_name_their_problems(path: Path) -> None:
-    _check_conversion(path, bundled())
+def test_conversion_counts() -> None:
+    """The figures the README gives (UI format)."""
+    identical = refused = 0
+    for name in CONVERTED:
+        graph, _ = ui_to_api(TEMPLATES[name], bundled())
+        identical += graph is not None
+        refused += graph is None
+    counts = (len(TEMPLATES), len(CONVERTED), identical, refused, len(MISSING))
+    assert counts == (644, 530, 523, 7, 114)
+
+
+def test_every_template_builds_or_names_what_blocks_it() -> None:
+    # No template crashes the build: it compiles, or fails with `ui-format` naming the cause.
+    from comfygen import build
+    from comfygen._diagnostics import BuildError
+
+    folder, _ = templates_folder()
+    assert folder is not None
+    built = 0
+    for name in TEMPLATES:
+        try:
+            build([folder / name], verify=False)
+            built += 1
+        except BuildError as error:
+            codes = {d.code for d in error.diagnostics if d.severity == "error"}
+            assert codes == {"ui-format"}, (name, error.diagnostics)
+    assert built == 523
+
+
+def _new_widgets(class_type: str) -> list[_Widget]:
+    return _Converter(bundled())._new_widgets(class_type, class_type, bundled()[class_type], [])
+
+
+def _layout(widgets: list[_Widget]) -> list[tuple[str, bool, bool]]:
+    return [(w.name, w.saved, w.sent) for w in widgets]
+
+
+def _editor_layout(recorded: list[list[Any]]) -> list[tuple[str, bool, bool]]:
+    return [(name, saved, sent) for name, _type, saved, sent, _value in recorded]
+
+
+def _initial_values(widgets: list[_Widget]) -> dict[str, Any]:
+    """The sent widgets' starting values, but not a file list's (the server's own files);
+    JavaScript's undefined is recorded as null."""
+    return {
+        w.name: None if w.value is _UNSET else w.value
+        for w in widgets
+        if w.sent and not (w.schema is not None and (w.schema.files or w.schema.remote))
+    }
+
+
+@pytest.mark.parametrize("class_type", sorted(RECORDING["classes"]))
+def test_new_node_widgets_are_the_editors(class_type: str) -> None:
+    """Every class's widgets in order (saved? sent?), starting values and untitled title."""
+    recorded = RECORDING["classes"][class_type]
+    widgets = _new_widgets(class_type)
+    assert _layout(widgets) == _editor_layout(recorded["widgets"])
+    editor_values = {w[0]: w[4] for w in recorded["widgets"]}
+    assert {n: editor_values[n] for n in _initial_values(widgets)} == _initial_values(widgets)
+    untitled = {"id": 1, "type": class_type, "mode": 0, "inputs": [], "outputs": []}
+    graph, _ = ui_to_api({"nodes": [untitled], "links": []}, bundled())
+    if graph is not None:
+        assert graph["1"]["_meta"]["title"] == recorded["title"]
+    for combo, options in recorded.get("options", {}).items():
+        for option, layout in options.items():
+            widgets = _new_widgets(class_type)
+            index = next(i for i, w in enumerate(widgets) if w.name == combo)
+            _Converter(bundled())._set("", class_type, widgets, index, option, [])
+            assert _layout(widgets) == _editor_layout(layout), option
 
 
 # -- (b) core-only editor saves equal their hand-checked API twins -----------------------------
@@ -280,9 +358,8 @@ def test_links_through_reroutes_and_notes_are_dropped() -> None:
 
 def test_primitive_node_value_flows_into_the_linked_widgets() -> None:
     ui = _sampler_chain()
-    ui["nodes"].append(
-        _node(8, "PrimitiveNode", [42, "increment"], outputs=[{"name": "INT", "type": "INT"}])
-    )
+    output = {"name": "INT", "type": "INT", "links": [5], "widget": {"name": "seed"}}
+    ui["nodes"].append(_node(8, "PrimitiveNode", [42, "increment"], outputs=[output]))
     ui["nodes"][2]["inputs"].append(_slot("seed", "INT", 5, widget=True))
     ui["links"].append([5, 8, 0, 3, 1, "INT"])
     assert _convert(ui)["3"]["inputs"]["seed"] == 42
@@ -295,36 +372,37 @@ def test_unknown_class_is_a_problem_naming_class_and_node() -> None:
     assert "node 12" in problem and "'VHS_VideoCombine'" in problem
 
 
-def test_control_after_generate_is_skipped_by_name_flag_or_saved_value() -> None:
+def test_control_after_generate_comes_from_the_flag_or_the_seed_name() -> None:
     ui = _ui(
-        [_node(1, "PrimitiveInt", [5, "fixed"]), _node(2, "RandomNoise", [9, "randomize"])], []
+        [
+            _node(1, "PrimitiveInt", [5, "fixed"]),
+            _node(2, "RandomNoise", [9, "randomize"]),
+            _node(3, "EmptyLatentImage", [640, 480, 2]),
+        ],
+        [],
     )
-    graph = _convert(ui)  # bundled: PrimitiveInt's control found from the saved value
+    graph = _convert(ui)  # object_info's control_after_generate: the value after is a control
     assert graph["1"]["inputs"] == {"value": 5} and graph["2"]["inputs"] == {"noise_seed": 9}
-    rich = _convert(ui, bundled())  # rich: from object_info's control_after_generate
-    assert {k: v["inputs"] for k, v in rich.items()} == {k: v["inputs"] for k, v in graph.items()}
+    plain = _convert(ui, PLAIN)  # without the flag, only an INT named seed/noise_seed has one
+    assert plain["2"]["inputs"] == {"noise_seed": 9}
+    assert plain["1"]["inputs"] == {"value": 5}  # "fixed" is then a value left over, ignored
+    assert plain["3"]["inputs"] == {"width": 640, "height": 480, "batch_size": 2}
 
 
-def test_widget_values_saved_as_an_object() -> None:
+def test_widget_values_saved_as_an_object_are_a_problem() -> None:
+    # Custom nodes' own editor code saves them so; the core editor cannot read them.
     values = {"seed": 3, "control_after_generate": "fixed", "steps": 4, "cfg": 2.5}
-    graph = _convert(_ui([_node(1, "KSampler", values)], []))
-    assert graph["1"]["inputs"] == {
-        "seed": 3,
-        "steps": 4,
-        "cfg": 2.5,
-        "sampler_name": "euler",  # not saved: the widget's default
-        "scheduler": "simple",
-        "denoise": 1.0,
-    }
+    (problem,) = _problems(_ui([_node(1, "KSampler", values)], []))
+    assert "node 1 (KSampler)" in problem and "saved by name" in problem
 
 
-def test_values_that_do_not_fit_the_schema_are_problems() -> None:
-    surplus = _ui([_node(1, "EmptyLatentImage", [512, 512, 1, 99])], [])
-    (problem,) = _problems(surplus)
-    assert "4 widget values" in problem and "width, height, batch_size" in problem
-    shifted = _ui([_node(1, "EmptyLatentImage", ["512", 512, 1])], [])
-    assert "'width' got '512'" in _problems(shifted)[0]
-    # Fewer values: the missing widgets keep their defaults, as in the editor.
+def test_saved_values_fill_the_widgets_in_order_as_in_the_editor() -> None:
+    # Values left over are ignored, values of another type are sent as they are (the server
+    # then rejects them, as it would the editor's prompt), missing ones keep their default.
+    surplus = _convert(_ui([_node(1, "EmptyLatentImage", [512, 512, 1, 99])], []))
+    assert surplus["1"]["inputs"] == {"width": 512, "height": 512, "batch_size": 1}
+    shifted = _convert(_ui([_node(1, "EmptyLatentImage", ["512", 512, 1])], []))
+    assert shifted["1"]["inputs"]["width"] == "512"
     assert _convert(_ui([_node(1, "EmptyLatentImage", [640])], []))["1"]["inputs"] == {
         "width": 640,
         "height": 512,
@@ -359,8 +437,43 @@ def test_list_values_are_wrapped_and_dynamic_prompts_resolved() -> None:
 
 
 def test_editor_computed_widgets_are_problems() -> None:
-    painter = _node(1, "Painter", ["", 512, 512, "#000000"], inputs=[_slot("image", "IMAGE")])
-    assert "PAINTER" in _problems(_ui([painter], []), bundled())[0]
+    viewer = _node(1, "Load3D", ["cube.glb", "", "", "", "", 512, 512])
+    (problem,) = _problems(_ui([viewer], []))
+    assert "node 1 (Load3D)" in problem and "'image' sends a capture of the 3D view" in problem
+    # A painter's saved mask (an uploaded file) is what the editor sends.
+    painter = _node(1, "Painter", ["m.png [input]", 512, 512, "#000000"])
+    assert _convert(_ui([painter], []))["1"]["inputs"]["mask"] == "m.png [input]"
+
+
+def _definition(
+    subgraph_id: str,
+    name: str,
+    inputs: list[dict[str, Any]] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A subgraph definition as the editor saves it (its slots have ids, its io nodes boxes)."""
+    slots = [
+        {**slot, "id": f"{subgraph_id[:-4]}{10 * kind + index:04d}"}
+        for kind, group in enumerate((inputs or [], outputs or []), start=1)
+        for index, slot in enumerate(group)
+    ]
+    return {
+        "id": subgraph_id,
+        "version": 1,
+        "state": {"lastGroupId": 0, "lastNodeId": 0, "lastLinkId": 0, "lastRerouteId": 0},
+        "revision": 0,
+        "config": {},
+        "name": name,
+        "inputNode": {"id": -10, "bounding": [-400, 0, 120, 100]},
+        "outputNode": {"id": -20, "bounding": [400, 0, 120, 100]},
+        "inputs": slots[: len(inputs or [])],
+        "outputs": slots[len(inputs or []) :],
+        "widgets": [],
+        "nodes": [],
+        "groups": [],
+        "links": [],
+        "extra": {},
+    }
 
 
 def _subgraph_workflow() -> dict[str, Any]:
@@ -376,15 +489,17 @@ def _subgraph_workflow() -> dict[str, Any]:
         ],
         outputs=[{"name": "LATENT", "type": "LATENT", "links": [14]}],
     )
-    subgraph: dict[str, Any] = {
-        "id": "0b5e1a52-0000-4000-8000-000000000001",
-        "name": "Sampler",
-        "inputs": [
+    subgraph = _definition(
+        "0b5e1a52-0000-4000-8000-000000000001",
+        "Sampler",
+        inputs=[
             {"name": "model", "type": "MODEL", "linkIds": [11]},
             {"name": "seed", "type": "INT", "linkIds": [12]},
             {"name": "steps", "type": "INT", "linkIds": [13]},
         ],
-        "outputs": [{"name": "LATENT", "type": "LATENT", "linkIds": [14]}],
+        outputs=[{"name": "LATENT", "type": "LATENT", "linkIds": [14]}],
+    )
+    subgraph |= {
         "nodes": [sampler],
         "links": [
             {
@@ -462,13 +577,29 @@ def test_subgraphs_are_expanded_with_promoted_widget_values() -> None:
         "model": ["1", 0],
     }
     assert graph["3"]["inputs"]["samples"] == ["7:5", 0]
-    # Newer editors save no promoted values (proxyWidgets): the inner widgets' values count.
+    # Without saved promoted values the inner widgets' values count; values beyond the
+    # promoted widgets are ignored, as in the editor.
     without = copy.deepcopy(ui)
     without["nodes"][1]["widgets_values"] = []
     assert _convert(without)["7:5"]["inputs"]["seed"] == 1
-    bad = copy.deepcopy(ui)
-    bad["nodes"][1]["widgets_values"] = [1, 2, 3]
-    assert "3 widget values for 2 promoted widgets" in _problems(bad)[0]
+    longer = copy.deepcopy(ui)
+    longer["nodes"][1]["widgets_values"] = [1, 2, 3]
+    assert {k: _convert(longer)["7:5"]["inputs"][k] for k in ("seed", "steps")} == {
+        "seed": 1,
+        "steps": 2,
+    }
+
+
+def test_subgraph_nodes_with_taken_ids_are_renumbered_as_the_editor_does() -> None:
+    # The subgraph's KSampler has id 5; a root node 5 takes it, so the editor gives the
+    # subgraph's node the next id after the file's last_node_id (deduplicateSubgraphNodeIds).
+    ui = _subgraph_workflow()
+    ui["nodes"].append(_node(5, "EmptyLatentImage", [64, 64, 1]))
+    ui["last_node_id"] = 9
+    graph = _convert(ui)
+    assert set(graph) == {"1", "5", "7:10", "3"}
+    assert graph["3"]["inputs"]["samples"] == ["7:10", 0]
+    assert graph["7:10"]["class_type"] == "KSampler"
 
 
 def test_broken_structure_is_a_problem_not_a_crash() -> None:
@@ -498,7 +629,7 @@ def test_ui_export_builds_the_same_module_as_its_api_twin(path: Path, tmp_path: 
 
 # Property: whatever values an editor save holds for a node's widgets, the conversion puts
 # each one into the input of the same name, in schema order.
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     width=st.integers(1, 16384),
     height=st.integers(1, 16384),
@@ -522,7 +653,7 @@ def test_widget_values_land_in_their_inputs(
     assert graph["2"]["inputs"] == {"filename_prefix": prefix, "images": ["1", 0]}
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.data())
 def test_malformed_editor_files_are_problems_not_crashes(data: st.DataObject) -> None:
     files = _vendored()
@@ -548,3 +679,163 @@ def test_malformed_editor_files_are_problems_not_crashes(data: st.DataObject) ->
         node[field] = data.draw(junk)
     graph, problems = ui_to_api(ui, bundled())
     assert (graph is None) == bool(problems)
+
+
+# -- a save built against a live server's nodes (--server URL) ---------------------------------
+
+# A custom node class, and the core EmptyLatentImage as a newer server has it (one more widget
+# before batch_size): the save's values line up only with the server's definitions.
+SHUFFLE = {
+    "input": {
+        "required": {
+            "image": ["IMAGE", {}],
+            "seed": ["INT", {"default": 0, "min": 0, "max": 2**32, "control_after_generate": True}],
+            "mode": [["rows", "columns"], {"default": "rows"}],
+        },
+    },
+    "input_order": {"required": ["image", "seed", "mode"]},
+    "output": ["IMAGE"],
+    "output_is_list": [False],
+    "output_name": ["IMAGE"],
+    "name": "PixelShuffle",
+    "display_name": "Pixel Shuffle",
+    "description": "",
+    "python_module": "custom_nodes.shuffle",
+    "category": "image",
+    "output_node": False,
+}
+
+
+def _newer_empty_latent() -> dict[str, Any]:
+    from tests.fakes._graph import object_info
+
+    node: dict[str, Any] = copy.deepcopy(object_info()["EmptyLatentImage"])
+    required = node["input"]["required"]
+    required = {
+        "width": required["width"],
+        "height": required["height"],
+        "multiple": ["INT", {"default": 8, "min": 1, "max": 64}],
+        "batch_size": required["batch_size"],
+    }
+    node["input"]["required"] = required
+    node["input_order"]["required"] = list(required)
+    return node
+
+
+def _server_save(folder: Path) -> Path:
+    save = _ui(
+        [
+            _node(1, "LoadImage", ["photo.png", "image"], outputs=[
+                {"name": "IMAGE", "type": "IMAGE", "links": [1]},
+            ]),
+            _node(2, "PixelShuffle", [42, "randomize", "columns"], title="Shuffle, $seed",
+                  inputs=[_slot("image", "IMAGE", 1)],
+                  outputs=[{"name": "IMAGE", "type": "IMAGE", "links": [2]}]),
+            _node(3, "SaveImage", ["shuffled"], inputs=[_slot("images", "IMAGE", 2)],
+                  title="$output.image"),
+            _node(4, "EmptyLatentImage", [640, 480, 16, 2], title="Latent, $batch_size"),
+        ],
+        [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
+    )  # fmt: skip
+    folder.mkdir()
+    path = folder / "shuffle.json"
+    path.write_text(json.dumps(save), encoding="utf-8")
+    return path
+
+
+async def test_server_schemas_convert_a_save_of_that_server(tmp_path: Path) -> None:
+    import asyncio
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from comfygen.cli import main
+    from tests.fakes import running_fake_comfyui
+
+    _server_save(tmp_path / "workflows")
+    out = tmp_path / "gen"
+    nodes = {"PixelShuffle": SHUFFLE, "EmptyLatentImage": _newer_empty_latent()}
+    runner = CliRunner()
+    async with running_fake_comfyui(node_classes=nodes) as server:
+        # The command runs its own event loop: a thread keeps the fake (on this loop) serving.
+        args = ["build", str(tmp_path / "workflows"), "-o", str(out), "--server", server.base_url]
+        built = await asyncio.to_thread(runner.invoke, main, args)
+        offline = await asyncio.to_thread(runner.invoke, main, args[:4])
+    assert built.exit_code == 0, built.output
+    spec = importlib.util.spec_from_file_location("shuffle_module", out / "shuffle.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    graph = module._GRAPH
+    assert graph["2"] == {
+        "inputs": {"seed": 42, "mode": "columns", "image": ["1", 0]},
+        "class_type": "PixelShuffle",
+        "_meta": {"title": "Shuffle, $seed"},
+    }
+    assert graph["4"]["inputs"] == {"width": 640, "height": 480, "multiple": 16, "batch_size": 2}
+    # Without the server the custom class is unknown, and the build says so.
+    assert offline.exit_code == 1
+    assert "class 'PixelShuffle' is not among the known node schemas" in offline.output
+
+
+def test_numbers_are_sent_as_the_editors_json_writes_them() -> None:
+    # JavaScript has one number type: 2.0 goes out as 2, and a seed beyond 2**53 as the
+    # double the editor holds (JSON.stringify's digits).
+    latent = _node(1, "EmptyLatentImage", [512.0, 512, 1])
+    noise = _node(2, "RandomNoise", [18446744073709551615, "fixed"])
+    graph = _convert(_ui([latent, noise], []))
+    assert graph["1"]["inputs"]["width"] == 512 and type(graph["1"]["inputs"]["width"]) is int
+    assert graph["2"]["inputs"]["noise_seed"] == 18446744073709552000
+
+
+def test_dynamic_prompts_as_the_editor_resolves_them() -> None:
+    def text(prompt: str) -> Any:
+        node = _node(1, "CLIPTextEncode", [prompt], inputs=[_slot("clip", "CLIP")])
+        return _ui([node], [])
+
+    assert _convert(text("a {red} cat /* x */ // y"))["1"]["inputs"]["text"] == "a red cat  "
+    assert _convert(text(r"keep \{braces\} {same|same}"))["1"]["inputs"]["text"] == (
+        "keep {braces} same"
+    )
+    assert "at random" in _problems(text("a {red|{blue|green}} cat"))[0]
+
+
+def test_nested_muted_subgraph_still_sends_its_nodes_as_the_editor_does() -> None:
+    # SubgraphNode.getInnerNodes looks at the mode of root-level instances only.
+    ui = _subgraph_workflow()
+    inner = copy.deepcopy(ui["definitions"]["subgraphs"][0])
+    outer = _definition("0b5e1a52-0000-4000-8000-000000000002", "Outer")
+    outer["nodes"] = [_node(20, inner["id"], [], mode=2)]
+    ui["definitions"]["subgraphs"].append(outer)
+    ui["nodes"].append(_node(30, outer["id"], []))
+    ui["nodes"].append(_node(31, outer["id"], [], mode=2))  # muted at the root: not expanded
+    graph = _convert(ui)
+    assert "30:20:5" in graph and not any(key.startswith("31:") for key in graph)
+
+
+async def test_the_fake_serves_the_editor_for_the_recording(tmp_path: Path) -> None:
+    # tests/frontend_recording.py runs the real editor against the fake: its static files at
+    # /, the user endpoints it asks for at start, and the recorded /object_info.
+    import httpx
+
+    from tests.fakes import FakeComfyUI
+
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><title>editor</title>")
+    (tmp_path / "assets" / "app.js").write_text("window.app = {}")
+    fake = FakeComfyUI(frontend=tmp_path)
+    await fake.start()
+    try:
+        async with httpx.AsyncClient(base_url=fake.base_url) as client:
+            assert "editor" in (await client.get("/")).text
+            assert (await client.get("/assets/app.js")).text == "window.app = {}"
+            assert (await client.get("/api/users")).json() == {
+                "storage": "server",
+                "migrated": True,
+            }
+            assert (await client.get("/api/settings")).json() == {}
+            assert (await client.get("/api/userdata/workflows%2Fa.json")).status_code == 404
+            assert "KSampler" in (await client.get("/api/object_info")).json()
+            assert (await client.get("/nothing-here")).status_code == 404
+    finally:
+        await fake.stop()

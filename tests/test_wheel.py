@@ -72,7 +72,7 @@ def test_installed_wheel_builds_examples(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stderr
     templates = subprocess.run(
-        [str(python), "-c", "import comfygen._render as r; print(r._templates_dir())"],
+        [str(python), "-c", "import comfygen._render as r; print(r.templates_dir())"],
         capture_output=True,
         text=True,
         env=env,

@@ -35,15 +35,16 @@ from comfygen_runtime import (
     WorkflowResult,
     WorkflowSpec,
     run_workflow,
+    server_urls,
 )
-from comfygen_runtime._config import server_urls
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .._build import analyze_sources
 from .._diagnostics import BuildError, Diagnostic, quote
-from .._dynamic import result_model, spec_from_ir
-from .._ir import OutputIR, ParamIR, WorkflowIR
+from .._dynamic import result_model
+from .._ir import OutputIR, WorkflowIR
 from .._schema import Schemas, bundled
+from .._translate import ParamField, translate
 
 __all__ = [
     "DESCRIPTION_TITLE",
@@ -135,11 +136,10 @@ class Catalog:
     ) -> WorkflowResult:
         """Run `entry` with validated `params` on the catalog's backend.
 
-        `idempotency_key` is accepted for the runtime's idempotent submission; until
-        `run_workflow` takes one, `JobRegistry` deduplicates keys within this process and
-        the key is not sent anywhere.
+        `idempotency_key` goes to the runtime, which derives the job's id from it (and the
+        workflow): a key seen again — after a restart of the service, by another replica —
+        attaches to the job it started instead of submitting it again.
         """
-        del idempotency_key  # the runtime has no idempotency_key= yet (see the docstring)
         return await run_workflow(
             entry.spec,
             params,
@@ -147,6 +147,7 @@ class Catalog:
             client=self.backend,
             on_event=on_event,
             timeout=self.timeout,
+            idempotency_key=idempotency_key,
         )
 
     async def close(self) -> None:
@@ -219,52 +220,42 @@ def _display(client: ComfyUI) -> str:
 # -- the strict params model -------------------------------------------------------------
 
 
-def _param_description(param: ParamIR) -> str:
-    text = (
-        param.description
-        or "Sets "
-        + " and ".join(
-            f"input {quote(t.input)} of node {quote(t.node.node_id)} ({t.node.class_type})"
-            for t in param.targets
-        )
-        + "."
-    )
-    if param.type == "media":
-        text = f"{text.rstrip('.')}. {_MEDIA_HELP}"
-    return text
+def _param_description(field: ParamField) -> str:
+    if field.type == "media":
+        return f"{field.description.rstrip('.')}. {_MEDIA_HELP}"
+    return field.description
 
 
-def _bound(param: ParamIR, value: float | None) -> float | None:
-    if value is not None and param.type == "int" and float(value).is_integer():
+def _bound(field: ParamField, value: float | None) -> float | None:
+    if value is not None and field.type == "int" and float(value).is_integer():
         return int(value)
     return value
 
 
-def _param_field(param: ParamIR) -> tuple[Any, Any]:
+def _param_field(field: ParamField) -> tuple[Any, Any]:
+    """The field generated code declares (the one translation, `translate`), with media
+    taken as a URL or a data: URI instead of a local path."""
     annotation: Any
-    if param.type == "media":
+    if field.type == "media":
         annotation = MediaValue
-    elif param.choices:
-        annotation = Literal[param.choices]  # the tuple's items are the choices
+    elif field.choices:
+        annotation = Literal[field.choices]  # the tuple's items are the choices
     else:
-        annotation = _SCALARS[param.type]
-    default: Any = ...
-    if not param.required:
-        default = param.default
-        if default is None:  # the nodes keep their own (differing) values
-            annotation = annotation | None
+        annotation = _SCALARS[field.type]
+    if field.nullable:  # the nodes keep their own (differing) values
+        annotation = annotation | None
     info = Field(
-        default,
-        ge=_bound(param, param.minimum),
-        le=_bound(param, param.maximum),
-        description=_param_description(param),
+        ... if field.required else field.default,
+        ge=_bound(field, field.minimum),
+        le=_bound(field, field.maximum),
+        description=_param_description(field),
     )
     return annotation, info
 
 
 def params_model(ir: WorkflowIR) -> type[BaseModel]:
     """The params model of generated code: strict keys, typed, bounded, documented."""
-    fields: dict[str, Any] = {str(param.name): _param_field(param) for param in ir.params}
+    fields: dict[str, Any] = {str(f.name): _param_field(f) for f in translate(ir).params}
     model: type[BaseModel] = pydantic.create_model(
         str(ir.params_class),
         __config__=ConfigDict(extra="forbid", frozen=True, title=str(ir.params_class)),
@@ -299,7 +290,7 @@ def _entry(ir: WorkflowIR, description: str | None) -> Entry:
         description=summary,
         params_model=params_model(ir),
         result_model=result_model(ir),
-        spec=spec_from_ir(ir),
+        spec=translate(ir).spec,
         outputs=outputs,
     )
 

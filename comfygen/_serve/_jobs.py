@@ -5,10 +5,11 @@ the events so far (for server-sent events and MCP progress, replayable from any 
 and its result or error. Cancelling a job cancels its task, and cancelling the task
 cancels the job on the ComfyUI server (the runtime's guarantee).
 
-Idempotency keys are per workflow and, for now, per process: a second submission with
-the same key attaches to the first job while this process remembers it. The key is also
-passed to `Catalog.run`, which hands it to the runtime once the runtime derives prompt
-ids from keys; then the guarantee outlives the process.
+Idempotency keys are per workflow. Within this process a second submission with the same
+key attaches to the first job (and a key reused with other parameters is refused); the
+key also goes to `Catalog.run` and so to the runtime, which derives the job's prompt id
+from it: after a restart, or from another replica, the same key finds the same job on
+the server.
 """
 
 from __future__ import annotations

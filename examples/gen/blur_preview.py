@@ -11,178 +11,69 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "width": 256,
-      "height": 256,
-      "batch_size": 1,
-      "color": 3355647
-    },
-    "class_type": "EmptyImage",
-    "_meta": {
-      "title": "Canvas, $width!, $height!, $color"
-    }
-  },
-  "2": {
-    "inputs": {
-      "blur_radius": 5,
-      "sigma": 2.0,
-      "image": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "ImageBlur",
-    "_meta": {
-      "title": "Blur, $radius.blur_radius:Blur radius in pixels, $sigma"
-    }
-  },
-  "3": {
-    "inputs": {
-      "images": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "PreviewImage",
-    "_meta": {
-      "title": "Preview Image"
-    }
-  }
+    "1": {"inputs": {"width": 256, "height": 256, "batch_size": 1, "color": 3355647}, "class_type": "EmptyImage", "_meta": {"title": "Canvas, $width!, $height!, $color"}},
+    "2": {"inputs": {"blur_radius": 5, "sigma": 2.0, "image": ["1", 0]}, "class_type": "ImageBlur", "_meta": {"title": "Blur, $radius.blur_radius:Blur radius in pixels, $sigma"}},
+    "3": {"inputs": {"images": ["2", 0]}, "class_type": "PreviewImage", "_meta": {"title": "Preview Image"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="blur_preview",
-    source="blur_preview.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="width",
-            key="width",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="width",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="height",
-            key="height",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="height",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="color",
-            key="color",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="color",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="radius",
-            key="radius",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="blur_radius",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="sigma",
-            key="sigma",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="sigma",
-                ),
-            ),
-        ),
+        ParamSpec("width", (InputRef("1", "width"),), required=True),
+        ParamSpec("height", (InputRef("1", "height"),), required=True),
+        ParamSpec("color", (InputRef("1", "color"),)),
+        ParamSpec("radius", (InputRef("2", "blur_radius"),)),
+        ParamSpec("sigma", (InputRef("2", "sigma"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="node_3",
-            key="3",
-            kind="image",
-            node_ids=("3",),
-        ),
-    ),
+    outputs=(OutputSpec("node_3", "image", ("3",)),),
 )
 
 
 class BlurPreviewParams(BaseModel):
     """Parameters of `blur_preview`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    width: int = Field(
-        ge=1,
-        le=16384,
-        description='Sets input "width" of node "1" (EmptyImage).',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    height: int = Field(
-        ge=1,
-        le=16384,
-        description='Sets input "height" of node "1" (EmptyImage).',
-    )
+    width: int = Field(ge=1, le=16384)
+    """Sets input "width" of node "1" (EmptyImage)."""
 
-    color: int = Field(
-        default=3355647,
-        ge=0,
-        le=16777215,
-        description='Sets input "color" of node "1" (EmptyImage).',
-    )
+    height: int = Field(ge=1, le=16384)
+    """Sets input "height" of node "1" (EmptyImage)."""
 
-    radius: int = Field(
-        default=5,
-        ge=1,
-        le=31,
-        description="Blur radius in pixels",
-    )
+    color: int = Field(3355647, ge=0, le=16777215)
+    """Sets input "color" of node "1" (EmptyImage)."""
 
-    sigma: float = Field(
-        default=2.0,
-        ge=0.1,
-        le=10.0,
-        description='Sets input "sigma" of node "2" (ImageBlur).',
-    )
+    radius: int = Field(5, ge=1, le=31)
+    """Blur radius in pixels"""
+
+    sigma: float = Field(2.0, ge=0.1, le=10.0)
+    """Sets input "sigma" of node "2" (ImageBlur)."""
 
 
 class BlurPreviewResult(_rt.WorkflowResult):
     """Outputs of `blur_preview`: one field per output of the workflow."""
 
-    node_3: list[Image] = Field(
-        description='Images from node "3".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    node_3: list[Image]
+    """Images from node "3"."""
 
 
 @_rt.workflow(_SPEC, BlurPreviewResult)

@@ -11,229 +11,44 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "ckpt_name": "sd_xl_base_1.0.safetensors"
-    },
-    "class_type": "CheckpointLoaderSimple",
-    "_meta": {
-      "title": "Load Checkpoint"
-    }
-  },
-  "2": {
-    "inputs": {
-      "text": "book cover illustration, a lone astronaut walking through a field of glowing flowers, alien moons in the sky, painterly, rich colours, centered composition",
-      "clip": [
-        "1",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$prompt.text!:Scene or mood of the cover art"
-    }
-  },
-  "3": {
-    "inputs": {
-      "text": "text, letters, typography, watermark, signature, blurry, low quality, frame, border",
-      "clip": [
-        "1",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "Negative Prompt"
-    }
-  },
-  "4": {
-    "inputs": {
-      "width": 832,
-      "height": 1216,
-      "batch_size": 1
-    },
-    "class_type": "EmptyLatentImage",
-    "_meta": {
-      "title": "Cover size, $width:Cover width in pixels, $height:Cover height in pixels"
-    }
-  },
-  "5": {
-    "inputs": {
-      "seed": 20240917,
-      "steps": 30,
-      "cfg": 7.0,
-      "sampler_name": "dpmpp_2m_sde",
-      "scheduler": "karras",
-      "denoise": 1.0,
-      "model": [
-        "1",
-        0
-      ],
-      "positive": [
-        "2",
-        0
-      ],
-      "negative": [
-        "3",
-        0
-      ],
-      "latent_image": [
-        "4",
-        0
-      ]
-    },
-    "class_type": "KSampler",
-    "_meta": {
-      "title": "Sampler, $seed"
-    }
-  },
-  "6": {
-    "inputs": {
-      "samples": [
-        "5",
-        0
-      ],
-      "vae": [
-        "1",
-        2
-      ]
-    },
-    "class_type": "VAEDecode",
-    "_meta": {
-      "title": "VAE Decode"
-    }
-  },
-  "7": {
-    "inputs": {
-      "filename_prefix": "book/cover",
-      "images": [
-        "6",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.cover"
-    }
-  },
-  "8": {
-    "inputs": {
-      "upscale_method": "lanczos",
-      "scale_by": 0.25,
-      "image": [
-        "6",
-        0
-      ]
-    },
-    "class_type": "ImageScaleBy",
-    "_meta": {
-      "title": "Thumbnail, $thumbnail_scale.scale_by:Thumbnail size relative to the cover"
-    }
-  },
-  "9": {
-    "inputs": {
-      "filename_prefix": "book/thumbnail",
-      "images": [
-        "8",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.thumbnail"
-    }
-  }
+    "1": {"inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}, "class_type": "CheckpointLoaderSimple", "_meta": {"title": "Load Checkpoint"}},
+    "2": {"inputs": {"text": "book cover illustration, a lone astronaut walking through a field of glowing flowers, alien moons in the sky, painterly, rich colours, centered composition", "clip": ["1", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$prompt.text!:Scene or mood of the cover art"}},
+    "3": {"inputs": {"text": "text, letters, typography, watermark, signature, blurry, low quality, frame, border", "clip": ["1", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "Negative Prompt"}},
+    "4": {"inputs": {"width": 832, "height": 1216, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Cover size, $width:Cover width in pixels, $height:Cover height in pixels"}},
+    "5": {"inputs": {"seed": 20240917, "steps": 30, "cfg": 7.0, "sampler_name": "dpmpp_2m_sde", "scheduler": "karras", "denoise": 1.0, "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0]}, "class_type": "KSampler", "_meta": {"title": "Sampler, $seed"}},
+    "6": {"inputs": {"samples": ["5", 0], "vae": ["1", 2]}, "class_type": "VAEDecode", "_meta": {"title": "VAE Decode"}},
+    "7": {"inputs": {"filename_prefix": "book/cover", "images": ["6", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.cover"}},
+    "8": {"inputs": {"upscale_method": "lanczos", "scale_by": 0.25, "image": ["6", 0]}, "class_type": "ImageScaleBy", "_meta": {"title": "Thumbnail, $thumbnail_scale.scale_by:Thumbnail size relative to the cover"}},
+    "9": {"inputs": {"filename_prefix": "book/thumbnail", "images": ["8", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.thumbnail"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="book_cover",
-    source="book_cover.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="prompt",
-            key="prompt",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="width",
-            key="width",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="width",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="height",
-            key="height",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="height",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="seed",
-            key="seed",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="seed",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="thumbnail_scale",
-            key="thumbnail_scale",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="8",
-                    input="scale_by",
-                ),
-            ),
-        ),
+        ParamSpec("prompt", (InputRef("2", "text"),), required=True),
+        ParamSpec("width", (InputRef("4", "width"),)),
+        ParamSpec("height", (InputRef("4", "height"),)),
+        ParamSpec("seed", (InputRef("5", "seed"),)),
+        ParamSpec("thumbnail_scale", (InputRef("8", "scale_by"),)),
     ),
     outputs=(
-        _rt.OutputSpec(
-            name="cover",
-            key="cover",
-            kind="image",
-            node_ids=("7",),
-        ),
-        _rt.OutputSpec(
-            name="thumbnail",
-            key="thumbnail",
-            kind="image",
-            node_ids=("9",),
-        ),
+        OutputSpec("cover", "image", ("7",)),
+        OutputSpec("thumbnail", "image", ("9",)),
     ),
 )
 
@@ -241,51 +56,36 @@ _SPEC: Final = _rt.WorkflowSpec(
 class BookCoverParams(BaseModel):
     """Parameters of `book_cover`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prompt: str = Field(
-        description="Scene or mood of the cover art",
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    width: int = Field(
-        default=832,
-        ge=16,
-        le=16384,
-        description="Cover width in pixels",
-    )
+    prompt: str
+    """Scene or mood of the cover art"""
 
-    height: int = Field(
-        default=1216,
-        ge=16,
-        le=16384,
-        description="Cover height in pixels",
-    )
+    width: int = Field(832, ge=16, le=16384)
+    """Cover width in pixels"""
 
-    seed: int = Field(
-        default=20240917,
-        ge=0,
-        le=18446744073709551615,
-        description="The random seed used for creating the noise.",
-    )
+    height: int = Field(1216, ge=16, le=16384)
+    """Cover height in pixels"""
 
-    thumbnail_scale: float = Field(
-        default=0.25,
-        ge=0.01,
-        le=8.0,
-        description="Thumbnail size relative to the cover",
-    )
+    seed: int = Field(20240917, ge=0, le=18446744073709551615)
+    """The random seed used for creating the noise."""
+
+    thumbnail_scale: float = Field(0.25, ge=0.01, le=8.0)
+    """Thumbnail size relative to the cover"""
 
 
 class BookCoverResult(_rt.WorkflowResult):
     """Outputs of `book_cover`: one field per output of the workflow."""
 
-    cover: list[Image] = Field(
-        description='Images from node "7".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
-    thumbnail: list[Image] = Field(
-        description='Images from node "9".',
-    )
+    cover: list[Image]
+    """Images from node "7"."""
+
+    thumbnail: list[Image]
+    """Images from node "9"."""
 
 
 @_rt.workflow(_SPEC, BookCoverResult)

@@ -10,172 +10,65 @@ import comfygen_runtime as _rt
 from comfygen_runtime import (
     Backend,
     EventHandler,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
     Text,
+    WorkflowSpec,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "value": "a red fox in the snow"
-    },
-    "class_type": "PrimitiveString",
-    "_meta": {
-      "title": "$subject.value!:What the caption is about"
-    }
-  },
-  "2": {
-    "inputs": {
-      "value": "golden hour, shallow depth of field, 85mm lens"
-    },
-    "class_type": "PrimitiveString",
-    "_meta": {
-      "title": "$style.value:Style words appended to the subject"
-    }
-  },
-  "3": {
-    "inputs": {
-      "string_a": "a photograph of",
-      "string_b": [
-        "1",
-        0
-      ],
-      "delimiter": " "
-    },
-    "class_type": "StringConcatenate",
-    "_meta": {
-      "title": "Prefix"
-    }
-  },
-  "4": {
-    "inputs": {
-      "string_a": [
-        "3",
-        0
-      ],
-      "string_b": [
-        "2",
-        0
-      ],
-      "delimiter": ", "
-    },
-    "class_type": "StringConcatenate",
-    "_meta": {
-      "title": "Join, $separator.delimiter"
-    }
-  },
-  "5": {
-    "inputs": {
-      "string": [
-        "4",
-        0
-      ],
-      "mode": "Capitalize"
-    },
-    "class_type": "CaseConverter",
-    "_meta": {
-      "title": "Capitalize"
-    }
-  },
-  "6": {
-    "inputs": {
-      "source": [
-        "5",
-        0
-      ]
-    },
-    "class_type": "PreviewAny",
-    "_meta": {
-      "title": "$output.caption"
-    }
-  }
+    "1": {"inputs": {"value": "a red fox in the snow"}, "class_type": "PrimitiveString", "_meta": {"title": "$subject.value!:What the caption is about"}},
+    "2": {"inputs": {"value": "golden hour, shallow depth of field, 85mm lens"}, "class_type": "PrimitiveString", "_meta": {"title": "$style.value:Style words appended to the subject"}},
+    "3": {"inputs": {"string_a": "a photograph of", "string_b": ["1", 0], "delimiter": " "}, "class_type": "StringConcatenate", "_meta": {"title": "Prefix"}},
+    "4": {"inputs": {"string_a": ["3", 0], "string_b": ["2", 0], "delimiter": ", "}, "class_type": "StringConcatenate", "_meta": {"title": "Join, $separator.delimiter"}},
+    "5": {"inputs": {"string": ["4", 0], "mode": "Capitalize"}, "class_type": "CaseConverter", "_meta": {"title": "Capitalize"}},
+    "6": {"inputs": {"source": ["5", 0]}, "class_type": "PreviewAny", "_meta": {"title": "$output.caption"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="caption_text",
-    source="caption_text.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="subject",
-            key="subject",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="value",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="style",
-            key="style",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="value",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="separator",
-            key="separator",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="delimiter",
-                ),
-            ),
-        ),
+        ParamSpec("subject", (InputRef("1", "value"),), required=True),
+        ParamSpec("style", (InputRef("2", "value"),)),
+        ParamSpec("separator", (InputRef("4", "delimiter"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="caption",
-            key="caption",
-            kind="text",
-            node_ids=("6",),
-        ),
-    ),
+    outputs=(OutputSpec("caption", "text", ("6",)),),
 )
 
 
 class CaptionTextParams(BaseModel):
     """Parameters of `caption_text`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    subject: str = Field(
-        description="What the caption is about",
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    style: str = Field(
-        default="golden hour, shallow depth of field, 85mm lens",
-        description="Style words appended to the subject",
-    )
+    subject: str
+    """What the caption is about"""
 
-    separator: str = Field(
-        default=", ",
-        description='Sets input "delimiter" of node "4" (StringConcatenate).',
-    )
+    style: str = "golden hour, shallow depth of field, 85mm lens"
+    """Style words appended to the subject"""
+
+    separator: str = ", "
+    """Sets input "delimiter" of node "4" (StringConcatenate)."""
 
 
 class CaptionTextResult(_rt.WorkflowResult):
     """Outputs of `caption_text`: one field per output of the workflow."""
 
-    caption: list[Text] = Field(
-        description='Texts from node "6".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    caption: list[Text]
+    """Texts from node "6"."""
 
 
 @_rt.workflow(_SPEC, CaptionTextResult)
@@ -218,11 +111,7 @@ async def caption_text(
     """
     return await _rt.run_workflow(
         _SPEC,
-        CaptionTextParams(
-            subject=subject,
-            style=style,
-            separator=separator,
-        ),
+        CaptionTextParams(subject=subject, style=style, separator=separator),
         CaptionTextResult,
         client=client,
         on_event=on_event,

@@ -11,290 +11,85 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
     MediaInput,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"
-    },
-    "class_type": "CheckpointLoaderSimple",
-    "_meta": {
-      "title": "$model.ckpt_name"
-    }
-  },
-  "2": {
-    "inputs": {
-      "image": "example.png"
-    },
-    "class_type": "LoadImage",
-    "_meta": {
-      "title": "$~image!"
-    }
-  },
-  "3": {
-    "inputs": {
-      "pixels": [
-        "2",
-        0
-      ],
-      "vae": [
-        "1",
-        2
-      ]
-    },
-    "class_type": "VAEEncode",
-    "_meta": {
-      "title": "VAE Encode"
-    }
-  },
-  "4": {
-    "inputs": {
-      "text": "an oil painting in the style of impressionism, thick brush strokes, warm palette",
-      "clip": [
-        "1",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$prompt.text!:How the image should look after the edit"
-    }
-  },
-  "5": {
-    "inputs": {
-      "text": "blurry, low quality, jpeg artifacts, watermark, text, deformed",
-      "clip": [
-        "1",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$negative_prompt.text"
-    }
-  },
-  "6": {
-    "inputs": {
-      "seed": 42,
-      "steps": 30,
-      "cfg": 7.0,
-      "sampler_name": "dpmpp_2m",
-      "scheduler": "karras",
-      "denoise": 0.6,
-      "model": [
-        "1",
-        0
-      ],
-      "positive": [
-        "4",
-        0
-      ],
-      "negative": [
-        "5",
-        0
-      ],
-      "latent_image": [
-        "3",
-        0
-      ]
-    },
-    "class_type": "KSampler",
-    "_meta": {
-      "title": "Sampler, $seed, $steps, $strength.denoise:How much to change the input image (0 keeps it and 1 replaces it)"
-    }
-  },
-  "7": {
-    "inputs": {
-      "samples": [
-        "6",
-        0
-      ],
-      "vae": [
-        "1",
-        2
-      ]
-    },
-    "class_type": "VAEDecode",
-    "_meta": {
-      "title": "VAE Decode"
-    }
-  },
-  "8": {
-    "inputs": {
-      "filename_prefix": "img2img",
-      "images": [
-        "7",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.images"
-    }
-  }
+    "1": {"inputs": {"ckpt_name": "v1-5-pruned-emaonly-fp16.safetensors"}, "class_type": "CheckpointLoaderSimple", "_meta": {"title": "$model.ckpt_name"}},
+    "2": {"inputs": {"image": "example.png"}, "class_type": "LoadImage", "_meta": {"title": "$~image!"}},
+    "3": {"inputs": {"pixels": ["2", 0], "vae": ["1", 2]}, "class_type": "VAEEncode", "_meta": {"title": "VAE Encode"}},
+    "4": {"inputs": {"text": "an oil painting in the style of impressionism, thick brush strokes, warm palette", "clip": ["1", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$prompt.text!:How the image should look after the edit"}},
+    "5": {"inputs": {"text": "blurry, low quality, jpeg artifacts, watermark, text, deformed", "clip": ["1", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$negative_prompt.text"}},
+    "6": {"inputs": {"seed": 42, "steps": 30, "cfg": 7.0, "sampler_name": "dpmpp_2m", "scheduler": "karras", "denoise": 0.6, "model": ["1", 0], "positive": ["4", 0], "negative": ["5", 0], "latent_image": ["3", 0]}, "class_type": "KSampler", "_meta": {"title": "Sampler, $seed, $steps, $strength.denoise:How much to change the input image (0 keeps it and 1 replaces it)"}},
+    "7": {"inputs": {"samples": ["6", 0], "vae": ["1", 2]}, "class_type": "VAEDecode", "_meta": {"title": "VAE Decode"}},
+    "8": {"inputs": {"filename_prefix": "img2img", "images": ["7", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.images"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="image_to_image",
-    source="image_to_image.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="model",
-            key="model",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="ckpt_name",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="image",
-            key="image",
-            media=True,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="image",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="prompt",
-            key="prompt",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="negative_prompt",
-            key="negative_prompt",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="seed",
-            key="seed",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="6",
-                    input="seed",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="steps",
-            key="steps",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="6",
-                    input="steps",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="strength",
-            key="strength",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="6",
-                    input="denoise",
-                ),
-            ),
-        ),
+        ParamSpec("model", (InputRef("1", "ckpt_name"),)),
+        ParamSpec("image", (InputRef("2", "image"),), required=True, media=True),
+        ParamSpec("prompt", (InputRef("4", "text"),), required=True),
+        ParamSpec("negative_prompt", (InputRef("5", "text"),)),
+        ParamSpec("seed", (InputRef("6", "seed"),)),
+        ParamSpec("steps", (InputRef("6", "steps"),)),
+        ParamSpec("strength", (InputRef("6", "denoise"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="images",
-            key="images",
-            kind="image",
-            node_ids=("8",),
-        ),
-    ),
+    outputs=(OutputSpec("images", "image", ("8",)),),
 )
 
 
 class ImageToImageParams(BaseModel):
     """Parameters of `image_to_image`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(
-        default="v1-5-pruned-emaonly-fp16.safetensors",
-        description="The name of the checkpoint (model) to load.",
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    image: MediaInput = Field(
-        description='Sets input "image" of node "2" (LoadImage).',
-    )
+    model: str = "v1-5-pruned-emaonly-fp16.safetensors"
+    """The name of the checkpoint (model) to load."""
 
-    prompt: str = Field(
-        description="How the image should look after the edit",
-    )
+    image: MediaInput
+    """Sets input "image" of node "2" (LoadImage)."""
+
+    prompt: str
+    """How the image should look after the edit"""
 
     negative_prompt: str = Field(
-        default="blurry, low quality, jpeg artifacts, watermark, text, deformed",
-        description="The text to be encoded.",
+        "blurry, low quality, jpeg artifacts, watermark, text, deformed",
     )
+    """The text to be encoded."""
 
-    seed: int = Field(
-        default=42,
-        ge=0,
-        le=18446744073709551615,
-        description="The random seed used for creating the noise.",
-    )
+    seed: int = Field(42, ge=0, le=18446744073709551615)
+    """The random seed used for creating the noise."""
 
-    steps: int = Field(
-        default=30,
-        ge=1,
-        le=10000,
-        description="The number of steps used in the denoising process.",
-    )
+    steps: int = Field(30, ge=1, le=10000)
+    """The number of steps used in the denoising process."""
 
-    strength: float = Field(
-        default=0.6,
-        ge=0.0,
-        le=1.0,
-        description="How much to change the input image (0 keeps it and 1 replaces it)",
-    )
+    strength: float = Field(0.6, ge=0.0, le=1.0)
+    """How much to change the input image (0 keeps it and 1 replaces it)"""
 
 
 class ImageToImageResult(_rt.WorkflowResult):
     """Outputs of `image_to_image`: one field per output of the workflow."""
 
-    images: list[Image] = Field(
-        description='Images from node "8".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    images: list[Image]
+    """Images from node "8"."""
 
 
 @_rt.workflow(_SPEC, ImageToImageResult)

@@ -11,105 +11,34 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "width": 512,
-      "height": 512,
-      "batch_size": 1,
-      "color": 16744448
-    },
-    "class_type": "EmptyImage",
-    "_meta": {
-      "title": "Canvas, $width, $height, $color:Fill colour as a 0xRRGGBB integer"
-    }
-  },
-  "2": {
-    "inputs": {
-      "image": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "ImageInvert",
-    "_meta": {
-      "title": "Invert Image"
-    }
-  },
-  "3": {
-    "inputs": {
-      "filename_prefix": "invert/canvas",
-      "images": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.image"
-    }
-  }
+    "1": {"inputs": {"width": 512, "height": 512, "batch_size": 1, "color": 16744448}, "class_type": "EmptyImage", "_meta": {"title": "Canvas, $width, $height, $color:Fill colour as a 0xRRGGBB integer"}},
+    "2": {"inputs": {"image": ["1", 0]}, "class_type": "ImageInvert", "_meta": {"title": "Invert Image"}},
+    "3": {"inputs": {"filename_prefix": "invert/canvas", "images": ["2", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.image"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="invert_color_image",
-    source="invert_color_image.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="width",
-            key="width",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="width",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="height",
-            key="height",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="height",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="color",
-            key="color",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="color",
-                ),
-            ),
-        ),
+        ParamSpec("width", (InputRef("1", "width"),)),
+        ParamSpec("height", (InputRef("1", "height"),)),
+        ParamSpec("color", (InputRef("1", "color"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="image",
-            key="image",
-            kind="image",
-            node_ids=("3",),
-        ),
-    ),
+    outputs=(OutputSpec("image", "image", ("3",)),),
     runninghub_id="1987654321",
 )
 
@@ -117,36 +46,27 @@ _SPEC: Final = _rt.WorkflowSpec(
 class InvertColorImageParams(BaseModel):
     """Parameters of `invert_color_image`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    width: int = Field(
-        default=512,
-        ge=1,
-        le=16384,
-        description='Sets input "width" of node "1" (EmptyImage).',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    height: int = Field(
-        default=512,
-        ge=1,
-        le=16384,
-        description='Sets input "height" of node "1" (EmptyImage).',
-    )
+    width: int = Field(512, ge=1, le=16384)
+    """Sets input "width" of node "1" (EmptyImage)."""
 
-    color: int = Field(
-        default=16744448,
-        ge=0,
-        le=16777215,
-        description="Fill colour as a 0xRRGGBB integer",
-    )
+    height: int = Field(512, ge=1, le=16384)
+    """Sets input "height" of node "1" (EmptyImage)."""
+
+    color: int = Field(16744448, ge=0, le=16777215)
+    """Fill colour as a 0xRRGGBB integer"""
 
 
 class InvertColorImageResult(_rt.WorkflowResult):
     """Outputs of `invert_color_image`: one field per output of the workflow."""
 
-    image: list[Image] = Field(
-        description='Images from node "3".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    image: list[Image]
+    """Images from node "3"."""
 
 
 @_rt.workflow(_SPEC, InvertColorImageResult)
@@ -189,11 +109,7 @@ async def invert_color_image(
     """
     return await _rt.run_workflow(
         _SPEC,
-        InvertColorImageParams(
-            width=width,
-            height=height,
-            color=color,
-        ),
+        InvertColorImageParams(width=width, height=height, color=color),
         InvertColorImageResult,
         client=client,
         on_event=on_event,

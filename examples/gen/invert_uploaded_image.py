@@ -11,98 +11,52 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
     MediaInput,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "image": "example.png"
-    },
-    "class_type": "LoadImage",
-    "_meta": {
-      "title": "$~image!"
-    }
-  },
-  "2": {
-    "inputs": {
-      "image": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "ImageInvert",
-    "_meta": {
-      "title": "Invert Image"
-    }
-  },
-  "3": {
-    "inputs": {
-      "filename_prefix": "invert/upload",
-      "images": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.inverted"
-    }
-  }
+    "1": {"inputs": {"image": "example.png"}, "class_type": "LoadImage", "_meta": {"title": "$~image!"}},
+    "2": {"inputs": {"image": ["1", 0]}, "class_type": "ImageInvert", "_meta": {"title": "Invert Image"}},
+    "3": {"inputs": {"filename_prefix": "invert/upload", "images": ["2", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.inverted"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="invert_uploaded_image",
-    source="invert_uploaded_image.json",
     graph=_GRAPH,
-    params=(
-        _rt.ParamSpec(
-            name="image",
-            key="image",
-            media=True,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="image",
-                ),
-            ),
-        ),
-    ),
-    outputs=(
-        _rt.OutputSpec(
-            name="inverted",
-            key="inverted",
-            kind="image",
-            node_ids=("3",),
-        ),
-    ),
+    params=(ParamSpec("image", (InputRef("1", "image"),), required=True, media=True),),
+    outputs=(OutputSpec("inverted", "image", ("3",)),),
 )
 
 
 class InvertUploadedImageParams(BaseModel):
     """Parameters of `invert_uploaded_image`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    image: MediaInput = Field(
-        description='Sets input "image" of node "1" (LoadImage).',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
+
+    image: MediaInput
+    """Sets input "image" of node "1" (LoadImage)."""
 
 
 class InvertUploadedImageResult(_rt.WorkflowResult):
     """Outputs of `invert_uploaded_image`: one field per output of the workflow."""
 
-    inverted: list[Image] = Field(
-        description='Images from node "3".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    inverted: list[Image]
+    """Images from node "3"."""
 
 
 @_rt.workflow(_SPEC, InvertUploadedImageResult)
@@ -137,9 +91,7 @@ async def invert_uploaded_image(
     """
     return await _rt.run_workflow(
         _SPEC,
-        InvertUploadedImageParams(
-            image=image,
-        ),
+        InvertUploadedImageParams(image=image),
         InvertUploadedImageResult,
         client=client,
         on_event=on_event,

@@ -11,10 +11,14 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 SamplerNameChoice: TypeAlias = Literal[
     "euler",
@@ -66,306 +70,84 @@ SamplerNameChoice: TypeAlias = Literal[
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "ckpt_name": "sd_xl_base_1.0.safetensors"
-    },
-    "class_type": "CheckpointLoaderSimple",
-    "_meta": {
-      "title": "$model.ckpt_name"
-    }
-  },
-  "2": {
-    "inputs": {
-      "text": "a lighthouse on a rocky cliff at sunset, dramatic clouds, highly detailed, 35mm photograph",
-      "clip": [
-        "1",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$prompt.text!:What to draw"
-    }
-  },
-  "3": {
-    "inputs": {
-      "text": "blurry, low quality, jpeg artifacts, watermark, text, deformed",
-      "clip": [
-        "1",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$negative_prompt.text"
-    }
-  },
-  "4": {
-    "inputs": {
-      "width": 1024,
-      "height": 1024,
-      "batch_size": 1
-    },
-    "class_type": "EmptyLatentImage",
-    "_meta": {
-      "title": "Size, $width, $height"
-    }
-  },
-  "5": {
-    "inputs": {
-      "seed": 156680208700286,
-      "steps": 25,
-      "cfg": 7.5,
-      "sampler_name": "euler",
-      "scheduler": "normal",
-      "denoise": 1.0,
-      "model": [
-        "1",
-        0
-      ],
-      "positive": [
-        "2",
-        0
-      ],
-      "negative": [
-        "3",
-        0
-      ],
-      "latent_image": [
-        "4",
-        0
-      ]
-    },
-    "class_type": "KSampler",
-    "_meta": {
-      "title": "Sampler, $seed, $steps, $cfg, $sampler_name"
-    }
-  },
-  "6": {
-    "inputs": {
-      "samples": [
-        "5",
-        0
-      ],
-      "vae": [
-        "1",
-        2
-      ]
-    },
-    "class_type": "VAEDecode",
-    "_meta": {
-      "title": "VAE Decode"
-    }
-  },
-  "7": {
-    "inputs": {
-      "filename_prefix": "sdxl/txt2img",
-      "images": [
-        "6",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.images"
-    }
-  }
+    "1": {"inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}, "class_type": "CheckpointLoaderSimple", "_meta": {"title": "$model.ckpt_name"}},
+    "2": {"inputs": {"text": "a lighthouse on a rocky cliff at sunset, dramatic clouds, highly detailed, 35mm photograph", "clip": ["1", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$prompt.text!:What to draw"}},
+    "3": {"inputs": {"text": "blurry, low quality, jpeg artifacts, watermark, text, deformed", "clip": ["1", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$negative_prompt.text"}},
+    "4": {"inputs": {"width": 1024, "height": 1024, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Size, $width, $height"}},
+    "5": {"inputs": {"seed": 156680208700286, "steps": 25, "cfg": 7.5, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0, "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0]}, "class_type": "KSampler", "_meta": {"title": "Sampler, $seed, $steps, $cfg, $sampler_name"}},
+    "6": {"inputs": {"samples": ["5", 0], "vae": ["1", 2]}, "class_type": "VAEDecode", "_meta": {"title": "VAE Decode"}},
+    "7": {"inputs": {"filename_prefix": "sdxl/txt2img", "images": ["6", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.images"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="sdxl_text_to_image",
-    source="sdxl_text_to_image.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="model",
-            key="model",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="ckpt_name",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="prompt",
-            key="prompt",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="negative_prompt",
-            key="negative_prompt",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="3",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="width",
-            key="width",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="width",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="height",
-            key="height",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="height",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="seed",
-            key="seed",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="seed",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="steps",
-            key="steps",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="steps",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="cfg",
-            key="cfg",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="cfg",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="sampler_name",
-            key="sampler_name",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="sampler_name",
-                ),
-            ),
-        ),
+        ParamSpec("model", (InputRef("1", "ckpt_name"),)),
+        ParamSpec("prompt", (InputRef("2", "text"),), required=True),
+        ParamSpec("negative_prompt", (InputRef("3", "text"),)),
+        ParamSpec("width", (InputRef("4", "width"),)),
+        ParamSpec("height", (InputRef("4", "height"),)),
+        ParamSpec("seed", (InputRef("5", "seed"),)),
+        ParamSpec("steps", (InputRef("5", "steps"),)),
+        ParamSpec("cfg", (InputRef("5", "cfg"),)),
+        ParamSpec("sampler_name", (InputRef("5", "sampler_name"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="images",
-            key="images",
-            kind="image",
-            node_ids=("7",),
-        ),
-    ),
+    outputs=(OutputSpec("images", "image", ("7",)),),
 )
 
 
 class SdxlTextToImageParams(BaseModel):
     """Parameters of `sdxl_text_to_image`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(
-        default="sd_xl_base_1.0.safetensors",
-        description="The name of the checkpoint (model) to load.",
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    prompt: str = Field(
-        description="What to draw",
-    )
+    model: str = "sd_xl_base_1.0.safetensors"
+    """The name of the checkpoint (model) to load."""
+
+    prompt: str
+    """What to draw"""
 
     negative_prompt: str = Field(
-        default="blurry, low quality, jpeg artifacts, watermark, text, deformed",
-        description="The text to be encoded.",
+        "blurry, low quality, jpeg artifacts, watermark, text, deformed",
     )
+    """The text to be encoded."""
 
-    width: int = Field(
-        default=1024,
-        ge=16,
-        le=16384,
-        description="The width of the latent images in pixels.",
-    )
+    width: int = Field(1024, ge=16, le=16384)
+    """The width of the latent images in pixels."""
 
-    height: int = Field(
-        default=1024,
-        ge=16,
-        le=16384,
-        description="The height of the latent images in pixels.",
-    )
+    height: int = Field(1024, ge=16, le=16384)
+    """The height of the latent images in pixels."""
 
-    seed: int = Field(
-        default=156680208700286,
-        ge=0,
-        le=18446744073709551615,
-        description="The random seed used for creating the noise.",
-    )
+    seed: int = Field(156680208700286, ge=0, le=18446744073709551615)
+    """The random seed used for creating the noise."""
 
-    steps: int = Field(
-        default=25,
-        ge=1,
-        le=10000,
-        description="The number of steps used in the denoising process.",
-    )
+    steps: int = Field(25, ge=1, le=10000)
+    """The number of steps used in the denoising process."""
 
-    cfg: float = Field(
-        default=7.5,
-        ge=0.0,
-        le=100.0,
-        description="The Classifier-Free Guidance scale balances creativity and adherence to the prompt. Higher values result in images more closely matching the prompt however too high values will negatively impact quality.",
-    )
+    cfg: float = Field(7.5, ge=0.0, le=100.0)
+    """The Classifier-Free Guidance scale balances creativity and adherence to the
+    prompt. Higher values result in images more closely matching the prompt
+    however too high values will negatively impact quality.
+    """
 
-    sampler_name: SamplerNameChoice = Field(
-        default="euler",
-        description="The algorithm used when sampling, this can affect the quality, speed, and style of the generated output.",
-    )
+    sampler_name: SamplerNameChoice = "euler"
+    """The algorithm used when sampling, this can affect the quality, speed, and
+    style of the generated output.
+    """
 
 
 class SdxlTextToImageResult(_rt.WorkflowResult):
     """Outputs of `sdxl_text_to_image`: one field per output of the workflow."""
 
-    images: list[Image] = Field(
-        description='Images from node "7".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    images: list[Image]
+    """Images from node "7"."""
 
 
 @_rt.workflow(_SPEC, SdxlTextToImageResult)

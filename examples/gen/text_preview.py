@@ -10,92 +10,34 @@ import comfygen_runtime as _rt
 from comfygen_runtime import (
     Backend,
     EventHandler,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
     Text,
+    WorkflowSpec,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "value": "hello from comfygen"
-    },
-    "class_type": "PrimitiveString",
-    "_meta": {
-      "title": "$text.value!"
-    }
-  },
-  "2": {
-    "inputs": {
-      "string_a": [
-        "1",
-        0
-      ],
-      "string_b": "!",
-      "delimiter": ""
-    },
-    "class_type": "StringConcatenate",
-    "_meta": {
-      "title": "Append, $suffix.string_b"
-    }
-  },
-  "3": {
-    "inputs": {
-      "source": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "PreviewAny",
-    "_meta": {
-      "title": "$output.preview"
-    }
-  }
+    "1": {"inputs": {"value": "hello from comfygen"}, "class_type": "PrimitiveString", "_meta": {"title": "$text.value!"}},
+    "2": {"inputs": {"string_a": ["1", 0], "string_b": "!", "delimiter": ""}, "class_type": "StringConcatenate", "_meta": {"title": "Append, $suffix.string_b"}},
+    "3": {"inputs": {"source": ["2", 0]}, "class_type": "PreviewAny", "_meta": {"title": "$output.preview"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="text_preview",
-    source="text_preview.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="text",
-            key="text",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="value",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="suffix",
-            key="suffix",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="string_b",
-                ),
-            ),
-        ),
+        ParamSpec("text", (InputRef("1", "value"),), required=True),
+        ParamSpec("suffix", (InputRef("2", "string_b"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="preview",
-            key="preview",
-            kind="text",
-            node_ids=("3",),
-        ),
-    ),
+    outputs=(OutputSpec("preview", "text", ("3",)),),
     runninghub_id="1987654322",
 )
 
@@ -103,24 +45,24 @@ _SPEC: Final = _rt.WorkflowSpec(
 class TextPreviewParams(BaseModel):
     """Parameters of `text_preview`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    text: str = Field(
-        description='Sets input "value" of node "1" (PrimitiveString).',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    suffix: str = Field(
-        default="!",
-        description='Sets input "string_b" of node "2" (StringConcatenate).',
-    )
+    text: str
+    """Sets input "value" of node "1" (PrimitiveString)."""
+
+    suffix: str = "!"
+    """Sets input "string_b" of node "2" (StringConcatenate)."""
 
 
 class TextPreviewResult(_rt.WorkflowResult):
     """Outputs of `text_preview`: one field per output of the workflow."""
 
-    preview: list[Text] = Field(
-        description='Texts from node "3".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    preview: list[Text]
+    """Texts from node "3"."""
 
 
 @_rt.workflow(_SPEC, TextPreviewResult)
@@ -157,10 +99,7 @@ async def text_preview(
     """
     return await _rt.run_workflow(
         _SPEC,
-        TextPreviewParams(
-            text=text,
-            suffix=suffix,
-        ),
+        TextPreviewParams(text=text, suffix=suffix),
         TextPreviewResult,
         client=client,
         on_event=on_event,

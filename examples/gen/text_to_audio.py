@@ -11,310 +11,89 @@ from comfygen_runtime import (
     Audio,
     Backend,
     EventHandler,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "ckpt_name": "stable-audio-open-1.0.safetensors"
-    },
-    "class_type": "CheckpointLoaderSimple",
-    "_meta": {
-      "title": "$model.ckpt_name"
-    }
-  },
-  "2": {
-    "inputs": {
-      "clip_name": "t5_base.safetensors",
-      "type": "stable_audio",
-      "device": "default"
-    },
-    "class_type": "CLIPLoader",
-    "_meta": {
-      "title": "Load CLIP"
-    }
-  },
-  "3": {
-    "inputs": {
-      "text": "lo-fi hip hop beat with mellow rhodes piano, vinyl crackle, 80 BPM",
-      "clip": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$prompt.text!:Description of the sound or music"
-    }
-  },
-  "4": {
-    "inputs": {
-      "text": "low quality, distorted, noise, clipping",
-      "clip": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$negative_prompt.text"
-    }
-  },
-  "5": {
-    "inputs": {
-      "seconds_start": 0.0,
-      "seconds_total": 30.0,
-      "positive": [
-        "3",
-        0
-      ],
-      "negative": [
-        "4",
-        0
-      ]
-    },
-    "class_type": "ConditioningStableAudio",
-    "_meta": {
-      "title": "Timing, $seconds.seconds_total"
-    }
-  },
-  "6": {
-    "inputs": {
-      "seconds": 30.0,
-      "batch_size": 1
-    },
-    "class_type": "EmptyLatentAudio",
-    "_meta": {
-      "title": "Duration, $seconds:Length of the clip in seconds"
-    }
-  },
-  "7": {
-    "inputs": {
-      "seed": 916485022,
-      "steps": 50,
-      "cfg": 4.98,
-      "sampler_name": "dpmpp_3m_sde_gpu",
-      "scheduler": "exponential",
-      "denoise": 1.0,
-      "model": [
-        "1",
-        0
-      ],
-      "positive": [
-        "5",
-        0
-      ],
-      "negative": [
-        "5",
-        1
-      ],
-      "latent_image": [
-        "6",
-        0
-      ]
-    },
-    "class_type": "KSampler",
-    "_meta": {
-      "title": "Sampler, $seed, $steps, $cfg"
-    }
-  },
-  "8": {
-    "inputs": {
-      "samples": [
-        "7",
-        0
-      ],
-      "vae": [
-        "1",
-        2
-      ]
-    },
-    "class_type": "VAEDecodeAudio",
-    "_meta": {
-      "title": "VAE Decode Audio"
-    }
-  },
-  "9": {
-    "inputs": {
-      "filename_prefix": "audio/stable_audio",
-      "audio": [
-        "8",
-        0
-      ]
-    },
-    "class_type": "SaveAudio",
-    "_meta": {
-      "title": "$output.audio"
-    }
-  }
+    "1": {"inputs": {"ckpt_name": "stable-audio-open-1.0.safetensors"}, "class_type": "CheckpointLoaderSimple", "_meta": {"title": "$model.ckpt_name"}},
+    "2": {"inputs": {"clip_name": "t5_base.safetensors", "type": "stable_audio", "device": "default"}, "class_type": "CLIPLoader", "_meta": {"title": "Load CLIP"}},
+    "3": {"inputs": {"text": "lo-fi hip hop beat with mellow rhodes piano, vinyl crackle, 80 BPM", "clip": ["2", 0]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$prompt.text!:Description of the sound or music"}},
+    "4": {"inputs": {"text": "low quality, distorted, noise, clipping", "clip": ["2", 0]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$negative_prompt.text"}},
+    "5": {"inputs": {"seconds_start": 0.0, "seconds_total": 30.0, "positive": ["3", 0], "negative": ["4", 0]}, "class_type": "ConditioningStableAudio", "_meta": {"title": "Timing, $seconds.seconds_total"}},
+    "6": {"inputs": {"seconds": 30.0, "batch_size": 1}, "class_type": "EmptyLatentAudio", "_meta": {"title": "Duration, $seconds:Length of the clip in seconds"}},
+    "7": {"inputs": {"seed": 916485022, "steps": 50, "cfg": 4.98, "sampler_name": "dpmpp_3m_sde_gpu", "scheduler": "exponential", "denoise": 1.0, "model": ["1", 0], "positive": ["5", 0], "negative": ["5", 1], "latent_image": ["6", 0]}, "class_type": "KSampler", "_meta": {"title": "Sampler, $seed, $steps, $cfg"}},
+    "8": {"inputs": {"samples": ["7", 0], "vae": ["1", 2]}, "class_type": "VAEDecodeAudio", "_meta": {"title": "VAE Decode Audio"}},
+    "9": {"inputs": {"filename_prefix": "audio/stable_audio", "audio": ["8", 0]}, "class_type": "SaveAudio", "_meta": {"title": "$output.audio"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="text_to_audio",
-    source="text_to_audio.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="model",
-            key="model",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="ckpt_name",
-                ),
-            ),
+        ParamSpec("model", (InputRef("1", "ckpt_name"),)),
+        ParamSpec("prompt", (InputRef("3", "text"),), required=True),
+        ParamSpec("negative_prompt", (InputRef("4", "text"),)),
+        ParamSpec(
+            "seconds",
+            (InputRef("5", "seconds_total"), InputRef("6", "seconds")),
         ),
-        _rt.ParamSpec(
-            name="prompt",
-            key="prompt",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="3",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="negative_prompt",
-            key="negative_prompt",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="seconds",
-            key="seconds",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="seconds_total",
-                ),
-                _rt.InputRef(
-                    node_id="6",
-                    input="seconds",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="seed",
-            key="seed",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="7",
-                    input="seed",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="steps",
-            key="steps",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="7",
-                    input="steps",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="cfg",
-            key="cfg",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="7",
-                    input="cfg",
-                ),
-            ),
-        ),
+        ParamSpec("seed", (InputRef("7", "seed"),)),
+        ParamSpec("steps", (InputRef("7", "steps"),)),
+        ParamSpec("cfg", (InputRef("7", "cfg"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="audio",
-            key="audio",
-            kind="audio",
-            node_ids=("9",),
-        ),
-    ),
+    outputs=(OutputSpec("audio", "audio", ("9",)),),
 )
 
 
 class TextToAudioParams(BaseModel):
     """Parameters of `text_to_audio`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(
-        default="stable-audio-open-1.0.safetensors",
-        description="The name of the checkpoint (model) to load.",
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    prompt: str = Field(
-        description="Description of the sound or music",
-    )
+    model: str = "stable-audio-open-1.0.safetensors"
+    """The name of the checkpoint (model) to load."""
 
-    negative_prompt: str = Field(
-        default="low quality, distorted, noise, clipping",
-        description="The text to be encoded.",
-    )
+    prompt: str
+    """Description of the sound or music"""
 
-    seconds: float = Field(
-        default=30.0,
-        ge=1.0,
-        le=1000.0,
-        description="Length of the clip in seconds",
-    )
+    negative_prompt: str = "low quality, distorted, noise, clipping"
+    """The text to be encoded."""
 
-    seed: int = Field(
-        default=916485022,
-        ge=0,
-        le=18446744073709551615,
-        description="The random seed used for creating the noise.",
-    )
+    seconds: float = Field(30.0, ge=1.0, le=1000.0)
+    """Length of the clip in seconds"""
 
-    steps: int = Field(
-        default=50,
-        ge=1,
-        le=10000,
-        description="The number of steps used in the denoising process.",
-    )
+    seed: int = Field(916485022, ge=0, le=18446744073709551615)
+    """The random seed used for creating the noise."""
 
-    cfg: float = Field(
-        default=4.98,
-        ge=0.0,
-        le=100.0,
-        description="The Classifier-Free Guidance scale balances creativity and adherence to the prompt. Higher values result in images more closely matching the prompt however too high values will negatively impact quality.",
-    )
+    steps: int = Field(50, ge=1, le=10000)
+    """The number of steps used in the denoising process."""
+
+    cfg: float = Field(4.98, ge=0.0, le=100.0)
+    """The Classifier-Free Guidance scale balances creativity and adherence to the
+    prompt. Higher values result in images more closely matching the prompt
+    however too high values will negatively impact quality.
+    """
 
 
 class TextToAudioResult(_rt.WorkflowResult):
     """Outputs of `text_to_audio`: one field per output of the workflow."""
 
-    audio: list[Audio] = Field(
-        description='Audio files from node "9".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    audio: list[Audio]
+    """Audio files from node "9"."""
 
 
 @_rt.workflow(_SPEC, TextToAudioResult)

@@ -10,387 +10,103 @@ import comfygen_runtime as _rt
 from comfygen_runtime import (
     Backend,
     EventHandler,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
     Video,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "unet_name": "wan2.1_t2v_1.3B_fp16.safetensors",
-      "weight_dtype": "default"
-    },
-    "class_type": "UNETLoader",
-    "_meta": {
-      "title": "$model.unet_name"
-    }
-  },
-  "2": {
-    "inputs": {
-      "clip_name": "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
-      "type": "wan",
-      "device": "default"
-    },
-    "class_type": "CLIPLoader",
-    "_meta": {
-      "title": "Load CLIP"
-    }
-  },
-  "3": {
-    "inputs": {
-      "vae_name": "wan_2.1_vae.safetensors"
-    },
-    "class_type": "VAELoader",
-    "_meta": {
-      "title": "Load VAE"
-    }
-  },
-  "4": {
-    "inputs": {
-      "shift": 8.0,
-      "model": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "ModelSamplingSD3",
-    "_meta": {
-      "title": "Shift"
-    }
-  },
-  "5": {
-    "inputs": {
-      "text": "a red fox trotting through fresh snow in a pine forest, morning light, slow tracking shot, cinematic",
-      "clip": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$prompt.text!:What happens in the video"
-    }
-  },
-  "6": {
-    "inputs": {
-      "text": "static, frozen frame, blurry, low quality, jpeg artifacts, watermark, text, deformed, extra limbs, flickering",
-      "clip": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$negative_prompt.text"
-    }
-  },
-  "7": {
-    "inputs": {
-      "width": 832,
-      "height": 480,
-      "length": 33,
-      "batch_size": 1
-    },
-    "class_type": "EmptyHunyuanLatentVideo",
-    "_meta": {
-      "title": "Video size, $width, $height, $frames.length:Number of frames (a multiple of 4 plus 1)"
-    }
-  },
-  "8": {
-    "inputs": {
-      "seed": 82628696717253,
-      "steps": 30,
-      "cfg": 6.0,
-      "sampler_name": "uni_pc",
-      "scheduler": "simple",
-      "denoise": 1.0,
-      "model": [
-        "4",
-        0
-      ],
-      "positive": [
-        "5",
-        0
-      ],
-      "negative": [
-        "6",
-        0
-      ],
-      "latent_image": [
-        "7",
-        0
-      ]
-    },
-    "class_type": "KSampler",
-    "_meta": {
-      "title": "Sampler, $seed, $steps, $cfg"
-    }
-  },
-  "9": {
-    "inputs": {
-      "samples": [
-        "8",
-        0
-      ],
-      "vae": [
-        "3",
-        0
-      ]
-    },
-    "class_type": "VAEDecode",
-    "_meta": {
-      "title": "VAE Decode"
-    }
-  },
-  "10": {
-    "inputs": {
-      "fps": 16.0,
-      "bit_depth": 8,
-      "images": [
-        "9",
-        0
-      ]
-    },
-    "class_type": "CreateVideo",
-    "_meta": {
-      "title": "$fps.fps:Frames per second"
-    }
-  },
-  "11": {
-    "inputs": {
-      "filename_prefix": "video/wan_t2v",
-      "format": "mp4",
-      "format.codec": "h264",
-      "video": [
-        "10",
-        0
-      ]
-    },
-    "class_type": "SaveVideo",
-    "_meta": {
-      "title": "$output.video"
-    }
-  }
+    "1": {"inputs": {"unet_name": "wan2.1_t2v_1.3B_fp16.safetensors", "weight_dtype": "default"}, "class_type": "UNETLoader", "_meta": {"title": "$model.unet_name"}},
+    "2": {"inputs": {"clip_name": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "type": "wan", "device": "default"}, "class_type": "CLIPLoader", "_meta": {"title": "Load CLIP"}},
+    "3": {"inputs": {"vae_name": "wan_2.1_vae.safetensors"}, "class_type": "VAELoader", "_meta": {"title": "Load VAE"}},
+    "4": {"inputs": {"shift": 8.0, "model": ["1", 0]}, "class_type": "ModelSamplingSD3", "_meta": {"title": "Shift"}},
+    "5": {"inputs": {"text": "a red fox trotting through fresh snow in a pine forest, morning light, slow tracking shot, cinematic", "clip": ["2", 0]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$prompt.text!:What happens in the video"}},
+    "6": {"inputs": {"text": "static, frozen frame, blurry, low quality, jpeg artifacts, watermark, text, deformed, extra limbs, flickering", "clip": ["2", 0]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$negative_prompt.text"}},
+    "7": {"inputs": {"width": 832, "height": 480, "length": 33, "batch_size": 1}, "class_type": "EmptyHunyuanLatentVideo", "_meta": {"title": "Video size, $width, $height, $frames.length:Number of frames (a multiple of 4 plus 1)"}},
+    "8": {"inputs": {"seed": 82628696717253, "steps": 30, "cfg": 6.0, "sampler_name": "uni_pc", "scheduler": "simple", "denoise": 1.0, "model": ["4", 0], "positive": ["5", 0], "negative": ["6", 0], "latent_image": ["7", 0]}, "class_type": "KSampler", "_meta": {"title": "Sampler, $seed, $steps, $cfg"}},
+    "9": {"inputs": {"samples": ["8", 0], "vae": ["3", 0]}, "class_type": "VAEDecode", "_meta": {"title": "VAE Decode"}},
+    "10": {"inputs": {"fps": 16.0, "bit_depth": 8, "images": ["9", 0]}, "class_type": "CreateVideo", "_meta": {"title": "$fps.fps:Frames per second"}},
+    "11": {"inputs": {"filename_prefix": "video/wan_t2v", "format": "mp4", "format.codec": "h264", "video": ["10", 0]}, "class_type": "SaveVideo", "_meta": {"title": "$output.video"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="text_to_video",
-    source="text_to_video.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="model",
-            key="model",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="unet_name",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="prompt",
-            key="prompt",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="negative_prompt",
-            key="negative_prompt",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="6",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="width",
-            key="width",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="7",
-                    input="width",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="height",
-            key="height",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="7",
-                    input="height",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="frames",
-            key="frames",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="7",
-                    input="length",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="seed",
-            key="seed",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="8",
-                    input="seed",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="steps",
-            key="steps",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="8",
-                    input="steps",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="cfg",
-            key="cfg",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="8",
-                    input="cfg",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="fps",
-            key="fps",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="10",
-                    input="fps",
-                ),
-            ),
-        ),
+        ParamSpec("model", (InputRef("1", "unet_name"),)),
+        ParamSpec("prompt", (InputRef("5", "text"),), required=True),
+        ParamSpec("negative_prompt", (InputRef("6", "text"),)),
+        ParamSpec("width", (InputRef("7", "width"),)),
+        ParamSpec("height", (InputRef("7", "height"),)),
+        ParamSpec("frames", (InputRef("7", "length"),)),
+        ParamSpec("seed", (InputRef("8", "seed"),)),
+        ParamSpec("steps", (InputRef("8", "steps"),)),
+        ParamSpec("cfg", (InputRef("8", "cfg"),)),
+        ParamSpec("fps", (InputRef("10", "fps"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="video",
-            key="video",
-            kind="video",
-            node_ids=("11",),
-        ),
-    ),
+    outputs=(OutputSpec("video", "video", ("11",)),),
 )
 
 
 class TextToVideoParams(BaseModel):
     """Parameters of `text_to_video`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(
-        default="wan2.1_t2v_1.3B_fp16.safetensors",
-        description='Sets input "unet_name" of node "1" (UNETLoader).',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    prompt: str = Field(
-        description="What happens in the video",
-    )
+    model: str = "wan2.1_t2v_1.3B_fp16.safetensors"
+    """Sets input "unet_name" of node "1" (UNETLoader)."""
+
+    prompt: str
+    """What happens in the video"""
 
     negative_prompt: str = Field(
-        default="static, frozen frame, blurry, low quality, jpeg artifacts, watermark, text, deformed, extra limbs, flickering",
-        description="The text to be encoded.",
+        "static, frozen frame, blurry, low quality, jpeg artifacts, watermark, text, deformed, extra limbs, flickering",
     )
+    """The text to be encoded."""
 
-    width: int = Field(
-        default=832,
-        ge=16,
-        le=16384,
-        description='Sets input "width" of node "7" (EmptyHunyuanLatentVideo).',
-    )
+    width: int = Field(832, ge=16, le=16384)
+    """Sets input "width" of node "7" (EmptyHunyuanLatentVideo)."""
 
-    height: int = Field(
-        default=480,
-        ge=16,
-        le=16384,
-        description='Sets input "height" of node "7" (EmptyHunyuanLatentVideo).',
-    )
+    height: int = Field(480, ge=16, le=16384)
+    """Sets input "height" of node "7" (EmptyHunyuanLatentVideo)."""
 
-    frames: int = Field(
-        default=33,
-        ge=1,
-        le=16384,
-        description="Number of frames (a multiple of 4 plus 1)",
-    )
+    frames: int = Field(33, ge=1, le=16384)
+    """Number of frames (a multiple of 4 plus 1)"""
 
-    seed: int = Field(
-        default=82628696717253,
-        ge=0,
-        le=18446744073709551615,
-        description="The random seed used for creating the noise.",
-    )
+    seed: int = Field(82628696717253, ge=0, le=18446744073709551615)
+    """The random seed used for creating the noise."""
 
-    steps: int = Field(
-        default=30,
-        ge=1,
-        le=10000,
-        description="The number of steps used in the denoising process.",
-    )
+    steps: int = Field(30, ge=1, le=10000)
+    """The number of steps used in the denoising process."""
 
-    cfg: float = Field(
-        default=6.0,
-        ge=0.0,
-        le=100.0,
-        description="The Classifier-Free Guidance scale balances creativity and adherence to the prompt. Higher values result in images more closely matching the prompt however too high values will negatively impact quality.",
-    )
+    cfg: float = Field(6.0, ge=0.0, le=100.0)
+    """The Classifier-Free Guidance scale balances creativity and adherence to the
+    prompt. Higher values result in images more closely matching the prompt
+    however too high values will negatively impact quality.
+    """
 
-    fps: float = Field(
-        default=16.0,
-        ge=1.0,
-        le=120.0,
-        description="Frames per second",
-    )
+    fps: float = Field(16.0, ge=1.0, le=120.0)
+    """Frames per second"""
 
 
 class TextToVideoResult(_rt.WorkflowResult):
     """Outputs of `text_to_video`: one field per output of the workflow."""
 
-    video: list[Video] = Field(
-        description='Videos from node "11".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    video: list[Video]
+    """Videos from node "11"."""
 
 
 @_rt.workflow(_SPEC, TextToVideoResult)

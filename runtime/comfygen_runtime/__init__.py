@@ -10,6 +10,13 @@ outlive a call `submit`, `attach` and `JobHandle`. A new backend implements `Bac
 from ._apply import apply_params
 from ._backend import Backend, JobState, Prepared, Settled, Ticket
 from ._comfyui import ComfyUI
+from ._config import (
+    DEFAULT_COMFYUI_URL,
+    DEFAULT_RUNNINGHUB_URL,
+    ComfyUIConfig,
+    redact_url,
+    server_urls,
+)
 from ._errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -34,7 +41,7 @@ from ._events import Event, EventHandler, EventKind, Events, watch
 from ._introspect import Device, QueuedJob, QueueState, SystemStats
 from ._job import JobHandle
 from ._media import MediaInput
-from ._outputs import Audio, File, Image, Output, Text, Video
+from ._outputs import Audio, File, Image, Output, Text, Video, node_items
 from ._pool import ComfyUIPool, PoolServer
 from ._result import WorkflowResult
 from ._run import attach, default_client, run_sync, run_workflow, submit, workflow
@@ -51,11 +58,14 @@ from ._spec import (
 
 __all__ = [
     "CONTRACT_VERSION",
+    "DEFAULT_COMFYUI_URL",
+    "DEFAULT_RUNNINGHUB_URL",
     "Audio",
     "AuthenticationError",
     "Backend",
     "BackendUnavailableError",
     "ComfyUI",
+    "ComfyUIConfig",
     "ComfyUIPool",
     "ComfygenError",
     "ContractMismatchError",
@@ -103,9 +113,12 @@ __all__ = [
     "apply_params",
     "attach",
     "default_client",
+    "node_items",
+    "redact_url",
     "require_contract",
     "run_sync",
     "run_workflow",
+    "server_urls",
     "submit",
     "watch",
     "workflow",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, Generic, TypeVar
@@ -40,6 +41,8 @@ from ._spec import WorkflowSpec
 __all__ = ["CANCEL_BOUND", "Job", "JobHandle", "job_id_for", "submitted"]
 
 ResultT = TypeVar("ResultT", bound=WorkflowResult)
+
+logger = logging.getLogger("comfygen_runtime")
 
 CANCEL_BOUND = 5.0  # seconds a cancel may take: an unreachable server cannot run a job anyway
 SUBMIT_SETTLE = 10.0  # seconds to learn whether a submission cut off by a cancel arrived
@@ -126,6 +129,10 @@ class Job(Generic[ResultT]):
         async with _exclusive(self.backend, job_id):
             found = await self.backend.lookup(self.spec, job_id)
             if found is not None and found.state != "failed":
+                logger.info(
+                    "%s: job %s (key %r) is %s on %s: attaching, not submitting",
+                    self.spec.name, found.job_id, key, found.state, redact_url(found.server),
+                )  # fmt: skip
                 self.job_id = found.job_id
                 self.ticket = found
                 return found
@@ -141,6 +148,9 @@ class Job(Generic[ResultT]):
         except asyncio.CancelledError:
             await self._cancel(self.ticket or Ticket(job_id, self.backend.base_url))
             raise
+        logger.debug(
+            "%s: job %s accepted by %s", self.spec.name, job_id, redact_url(self.ticket.server)
+        )
         return self.ticket
 
     def _landed(self, ticket: Ticket) -> None:
@@ -209,10 +219,17 @@ class Job(Generic[ResultT]):
         """Cancel the job on the server, unless a timeout should leave it running."""
         if self._timed_out and not self.backend.cancel_on_timeout:
             self._left_running = True
+            logger.info("%s: job %s timed out and is left running", self.spec.name, ticket.job_id)
             return
         attempt = asyncio.ensure_future(within(self.backend.cancel(ticket), CANCEL_BOUND))
         # Shielded: a second cancellation of the caller does not stop the cancel.
         self._cancelled = bool(await asyncio.shield(attempt))
+        logger.info(
+            "%s: job %s %s",
+            self.spec.name,
+            ticket.job_id,
+            "cancelled on the server" if self._cancelled else "cancel not confirmed",
+        )
 
     def _timeout_error(self, limit: float) -> WorkflowTimeoutError:
         where = redact_url(self.backend.base_url)

@@ -9,6 +9,7 @@ dependencies of its own, and its wait and stop strategies also drive our polling
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 import time
@@ -29,6 +30,8 @@ from tenacity.stop import StopBaseT
 from tenacity.wait import WaitBaseT
 
 __all__ = ["Transient", "backoff", "describe_failure", "retry", "within"]
+
+logger = logging.getLogger("comfygen_runtime")
 
 T = TypeVar("T")
 
@@ -64,6 +67,7 @@ async def retry(
         if stop is None and patience is None and (attempts or 1) <= 1:
             raise
         first_failure = failure
+    logger.info("%s; retrying", first_failure.problem)
     # The first attempt failed: from here on tenacity drives the waits and the attempts.
     waiting: WaitBaseT = wait or wait_exponential(multiplier=first, max=maximum)
     state = RetryCallState(Retrying(), None, (), {})
@@ -85,8 +89,17 @@ async def retry(
         finally:
             state.attempt_number -= 1
 
+    def log(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(failure, Transient):
+            logger.info("%s; retrying (attempt %d)", failure.problem, state.attempt_number + 1)
+
     retrying = AsyncRetrying(
-        stop=stop, wait=later, retry=retry_if_exception_type(Transient), reraise=True
+        stop=stop,
+        wait=later,
+        retry=retry_if_exception_type(Transient),
+        reraise=True,
+        before_sleep=log,
     )
     return await retrying(attempt)
 

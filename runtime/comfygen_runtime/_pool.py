@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import time
@@ -209,7 +210,11 @@ def _needs(spec: WorkflowSpec, values: Mapping[str, Any]) -> _Needs:
 
 def _combo(info: Mapping[str, Any], class_type: str, name: str) -> list[Any] | None:
     """The options of a combo input as /object_info lists them (None: not a combo)."""
-    node = info.get(class_type)
+    return _options(info.get(class_type), name)
+
+
+def _options(node: Any, name: str) -> list[Any] | None:
+    """The options of combo input `name` of one /object_info entry (None: not a combo)."""
     inputs = node.get("input") if isinstance(node, Mapping) else None
     for section in ("required", "optional"):
         group = inputs.get(section) if isinstance(inputs, Mapping) else None
@@ -237,6 +242,33 @@ def _lacks(info: Mapping[str, Any], needs: _Needs) -> list[str]:
     if files:
         lacking.append("model files " + ", ".join(files))
     return lacking
+
+
+def _merged_info(infos: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several servers' /object_info as one: every class; combos with every option."""
+    merged: dict[str, Any] = {}
+    for info in infos:
+        for class_type, node in info.items():
+            known = merged.get(class_type)
+            if known is None:
+                merged[class_type] = node
+            elif known is not node and isinstance(node, Mapping):
+                merged[class_type] = _with_options(known, node)
+    return merged
+
+
+def _with_options(node: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    """`node` with the combo options `other` lists for the same inputs added."""
+    combined = copy.deepcopy(dict(node))
+    inputs = combined.get("input")
+    for section in ("required", "optional"):
+        group = inputs.get(section) if isinstance(inputs, dict) else None
+        for name in group or {}:
+            mine = _options(combined, name)
+            theirs = _options(other, name)
+            if mine is not None and theirs is not None:
+                mine.extend(option for option in theirs if option not in mine)
+    return combined
 
 
 def _ignore(ticket: Ticket) -> None:
@@ -329,6 +361,7 @@ class ComfyUIPool:
         self._max_probe_interval = max_probe_interval
         self._turn = 0  # where round-robin continues among equally loaded members
         self._closed = False
+        self._merged: tuple[tuple[int, ...], dict[str, Any]] | None = None  # object_info()
         self._loops: PerLoop[_LoopState] = PerLoop(lambda: _LoopState(len(members)))
 
     def __repr__(self) -> str:
@@ -374,6 +407,22 @@ class ComfyUIPool:
             )
             for member in self._members
         )
+
+    async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
+        """What the pool can run, as one `/object_info`: every node class a member has
+        (the members' own answers, fetched as routing fetches them; `refresh=True` asks
+        again), a combo input listing the options of every member that has its class.
+        The same object is returned while no member's answer changes."""
+        state = self._loops.get()
+        await self._learn(state, [m for m in self._members if m.up], refresh=refresh)
+        infos = [m.info for m in self._members if m.info is not None]
+        if not infos:
+            problems = "; ".join(f"{m.url}: {m.problem}" for m in self._members)
+            raise BackendUnavailableError(f"no server of {self!r} answered ({problems})")
+        key = tuple(id(info) for info in infos)
+        if self._merged is None or self._merged[0] != key:
+            self._merged = (key, _merged_info(infos))
+        return self._merged[1]
 
     async def __aenter__(self) -> ComfyUIPool:
         return self

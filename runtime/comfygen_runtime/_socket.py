@@ -196,11 +196,14 @@ class SocketMux:
                     self._ready.set()
                     self._tried.set()
                     if self.opened > 1:
+                        logger.info(
+                            "ComfyUI socket reconnected (%d jobs followed)", len(self._inboxes)
+                        )
                         self.broadcast(Control.RECONNECTED)
                     async for message in socket:
                         self._route(message)
                 except (OSError, WebSocketException, asyncio.TimeoutError) as error:
-                    logger.debug("ComfyUI socket dropped: %s", type(error).__name__)
+                    logger.info("ComfyUI socket dropped (%s)", type(error).__name__)
                 finally:
                     self._ready.clear()
             self.broadcast(Control.DISCONNECTED)

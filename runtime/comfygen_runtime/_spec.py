@@ -17,7 +17,19 @@ from typing import Any, Literal
 
 from ._errors import ContractMismatchError
 
-CONTRACT_VERSION = 1
+__all__ = [
+    "CONTRACT_VERSION",
+    "InputRef",
+    "OutputKind",
+    "OutputSpec",
+    "ParamSpec",
+    "WorkflowSpec",
+    "require_contract",
+]
+
+CONTRACT_VERSION = 2
+"""2: `ParamSpec(name, targets, required=, media=)`, `OutputSpec(name, kind, node_ids)`;
+no `key` fields and no `WorkflowSpec.source` (the runtime never read them)."""
 
 OutputKind = Literal["image", "video", "audio", "text", "file"]
 """What a result field holds; decides the reference class of its items."""
@@ -33,28 +45,24 @@ class InputRef:
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """A workflow parameter.
+    """A workflow parameter: `name` (the params model's field) sets every input of `targets`.
 
-    `name` is the Python identifier (keyword argument and params-model field); `key` is the
-    name written in the workflow's DSL marker, which the dynamic API accepts too.
+    `required`: the caller must pass it (the workflow's own value is not a default).
+    `media`: the value is uploaded first (a path, bytes or URL) and the server's file name
+    goes into the inputs.
     """
 
     name: str
-    key: str
-    media: bool
-    required: bool
     targets: tuple[InputRef, ...]
+    required: bool = False
+    media: bool = False
 
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """A result field: the outputs of `node_ids`, typed by `kind`.
-
-    `key` is the `$output.<key>` name, or the node id for an auto-detected output node.
-    """
+    """A result field `name`: the outputs of `node_ids`, typed by `kind`."""
 
     name: str
-    key: str
     kind: OutputKind
     node_ids: tuple[str, ...]
 
@@ -64,7 +72,6 @@ class WorkflowSpec:
     """Everything the runtime needs to run one workflow."""
 
     name: str
-    source: str
     graph: Mapping[str, Any]
     params: tuple[ParamSpec, ...]
     outputs: tuple[OutputSpec, ...]

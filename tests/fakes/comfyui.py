@@ -340,7 +340,8 @@ class FakeComfyUI:
     """A ComfyUI 0.33.0 speaking the real wire protocol on 127.0.0.1.
 
     Observation: `prompts_received` (every POST /prompt body, in order, also the rejected
-    ones), `executions` (prompt ids in the order they started executing), `ws_connections_opened`,
+    ones) and `prompt_authorizations` (their Authorization headers), `executions` (prompt
+    ids in the order they started executing), `ws_connections_opened`,
     `uploads` ((type, subfolder, name) -> bytes), `upload_requests`, `worker_alive`.
 
     Fault injection (plain attributes, set any time): `node_delay` (seconds each executed
@@ -356,6 +357,14 @@ class FakeComfyUI:
     validation, GET /object_info and GET /models/{folder}, as the real server would. None
     (the default) is the recorded server: no model files at all. Settable at any time, like
     files appearing in the server's models directory.
+
+    Node classes: `node_classes` (class name -> its `/object_info` entry) adds classes to what
+    GET /object_info lists or replaces them there, like a server with custom nodes or of another
+    version (validation and execution still know only the recorded classes).
+
+    The editor: `frontend`, the static folder of the `comfyui-frontend-package` the recorded
+    server ran, is served at `/` with the few user-data endpoints the editor asks for at start
+    (single-user defaults: no settings, no saved files).
     """
 
     # GET /object_info as sent, for the input images it lists.
@@ -367,8 +376,12 @@ class FakeComfyUI:
         api_prefix_only: bool = False,
         jobs_api: bool = True,
         models: Mapping[str, Sequence[str]] | None = None,
+        node_classes: Mapping[str, Any] | None = None,
+        frontend: Path | None = None,
     ) -> None:
         self.api_prefix_only = api_prefix_only
+        self.frontend = frontend
+        self._node_classes = dict(node_classes or {})
         # False: a server from before /api/jobs existed (those paths answer 404).
         self.jobs_api = jobs_api
         self._missing_classes: frozenset[str] = frozenset()
@@ -377,6 +390,7 @@ class FakeComfyUI:
         self.port = 0
         # observation
         self.prompts_received: list[dict[str, Any]] = []
+        self.prompt_authorizations: list[str | None] = []  # each POST /prompt's header
         self.executions: list[str] = []
         self.ws_connections_opened = 0
         self.uploads: dict[tuple[str, str, str], bytes] = {}
@@ -402,6 +416,17 @@ class FakeComfyUI:
         self._released.set()
         self._queue = _PromptQueue(self)
         self._reset_process()
+
+    @property
+    def node_classes(self) -> dict[str, Any]:
+        """Classes added to (or replaced in) GET /object_info; settable at any time, like
+        custom nodes installed on the server while it runs."""
+        return dict(self._node_classes)
+
+    @node_classes.setter
+    def node_classes(self, value: Mapping[str, Any] | None) -> None:
+        self._node_classes = dict(value or {})
+        self._object_info_text = None
 
     @property
     def models(self) -> dict[str, tuple[str, ...]]:
@@ -965,6 +990,8 @@ class FakeComfyUI:
             r.add_get("/api/jobs/{job_id}", self._get_job)
             r.add_post("/api/jobs/cancel", self._cancel_jobs)
             r.add_post("/api/jobs/{job_id}/cancel", self._cancel_job)
+        if self.frontend is not None:
+            self._add_frontend_routes(r, self.frontend)
         r.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -1012,6 +1039,35 @@ class FakeComfyUI:
         if request.method == "OPTIONS":
             return web.Response()
         return await handler(request)
+
+    def _add_frontend_routes(self, r: web.UrlDispatcher, static: Path) -> None:
+        """server.py's index and static files, and app/user_manager.py + app/app_settings.py
+        for a single user who has saved nothing yet."""
+
+        async def index(request: web.Request) -> web.StreamResponse:
+            return web.FileResponse(static / "index.html")
+
+        async def no_file(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=404)
+
+        async def stored(request: web.Request) -> web.StreamResponse:
+            return web.json_response({})
+
+        r.add_get("/", index)
+        r.add_get("/api/users", self._constant({"storage": "server", "migrated": True}))
+        r.add_get("/api/settings", self._constant({}))
+        r.add_post("/api/settings", stored)
+        r.add_get("/api/settings/{id}", self._constant(None))
+        r.add_post("/api/settings/{id}", stored)
+        r.add_get("/api/userdata", no_file)
+        r.add_get("/api/v2/userdata", self._constant([]))
+        r.add_get("/api/userdata/{file}", no_file)
+        r.add_post("/api/userdata/{file}", stored)
+        r.add_get("/api/i18n", self._constant({}))
+        r.add_get("/api/workflow_templates", self._constant({}))
+        r.add_get("/api/global_subgraphs", self._constant({}))
+        r.add_get("/api/node_replacements", self._constant({}))
+        r.add_static("/", static)
 
     def _constant(self, value: Any) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -1087,6 +1143,7 @@ class FakeComfyUI:
         json_data: Any = await request.json()  # invalid JSON: unhandled, so a plain 500
         if isinstance(json_data, dict):
             self.prompts_received.append(copy.deepcopy(json_data))
+            self.prompt_authorizations.append(request.headers.get("Authorization"))
         if "number" in json_data:
             number: Any = float(json_data["number"])
         else:
@@ -1504,6 +1561,7 @@ class FakeComfyUI:
 
     def _live_object_info(self) -> dict[str, Any]:
         info = self._models.object_info() if self._models else dict(object_info())
+        info.update(self._node_classes)
         for name in self._missing_classes:
             info.pop(name, None)
         images = self._input_images()
@@ -1580,10 +1638,11 @@ async def running_fake_comfyui(
     *,
     api_prefix_only: bool = False,
     models: Mapping[str, Sequence[str]] | None = None,
+    node_classes: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[FakeComfyUI]:
     """`async with running_fake_comfyui() as fake:` a started fake, stopped on exit.
-    `models`: the model files it has installed, as for `FakeComfyUI`."""
-    fake = FakeComfyUI(api_prefix_only=api_prefix_only, models=models)
+    `models`, `node_classes`: as for `FakeComfyUI`."""
+    fake = FakeComfyUI(api_prefix_only=api_prefix_only, models=models, node_classes=node_classes)
     await fake.start()
     try:
         yield fake

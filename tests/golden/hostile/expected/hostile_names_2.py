@@ -11,244 +11,49 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
     MediaInput,
+    OutputSpec,
+    ParamSpec,
     Text,
+    WorkflowSpec,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "text": "x\"\"\"; import os; os.system(\"rm -rf /\") #"
-    },
-    "class_type": "Evil\"Node",
-    "_meta": {
-      "title": "Say \"\"\"hi\"\"\", $prompt.text!:a \"quoted\" \\ description\nwith newline"
-    }
-  },
-  "2": {
-    "inputs": {
-      "text": "tab\there\r\nand \u2028 sep \u0000 nul \ud800 lone",
-      "value": "λ 猫 🐱 ' \\",
-      "huge": 123456789012345678901234567890,
-      "tiny": -1e-300,
-      "nan": NaN,
-      "inf": Infinity,
-      "neg_inf": -Infinity,
-      "neg_zero": -0.0
-    },
-    "class_type": "Node",
-    "_meta": {
-      "title": "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf, $neg_zero"
-    }
-  },
-  "3": {
-    "inputs": {
-      "flag": false,
-      "ratio": 0.5,
-      "file": "a b&c+d.wav"
-    },
-    "class_type": "Node",
-    "_meta": {
-      "title": "$flag, $ratio, $~clip.file"
-    }
-  },
-  "\"x\n": {
-    "inputs": {
-      "filename_prefix": "}\"\"\"{",
-      "images": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.out_é"
-    }
-  },
-  "5:3": {
-    "inputs": {
-      "source": [
-        "2",
-        0
-      ]
-    },
-    "class_type": "PreviewAny",
-    "_meta": {
-      "title": "Preview \"\"\"'''"
-    }
-  }
+    "1": {"inputs": {"text": "x\"\"\"; import os; os.system(\"rm -rf /\") #"}, "class_type": "Evil\"Node", "_meta": {"title": "Say \"\"\"hi\"\"\", $prompt.text!:a \"quoted\" \\ description\nwith newline"}},
+    "2": {"inputs": {"text": "tab\there\r\nand \u2028 sep \u0000 nul \ud800 lone", "value": "λ 猫 🐱 ' \\", "huge": 123456789012345678901234567890, "tiny": -1e-300, "nan": NaN, "inf": Infinity, "neg_inf": -Infinity, "neg_zero": -0.0}, "class_type": "Node", "_meta": {"title": "$neg-prompt.text, $lambda.value, $huge, $tiny, $nan, $inf, $neg_inf, $neg_zero"}},
+    "3": {"inputs": {"flag": false, "ratio": 0.5, "file": "a b&c+d.wav"}, "class_type": "Node", "_meta": {"title": "$flag, $ratio, $~clip.file"}},
+    "\"x\n": {"inputs": {"filename_prefix": "}\"\"\"{", "images": ["2", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.out_é"}},
+    "5:3": {"inputs": {"source": ["2", 0]}, "class_type": "PreviewAny", "_meta": {"title": "Preview \"\"\"'''"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="hostile_names_2",
-    source="Hostile Names 2!.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="prompt",
-            key="prompt",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="neg_prompt",
-            key="neg-prompt",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="lambda_",
-            key="lambda",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="value",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="huge",
-            key="huge",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="huge",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="tiny",
-            key="tiny",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="tiny",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="nan",
-            key="nan",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="nan",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="inf",
-            key="inf",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="inf",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="neg_inf",
-            key="neg_inf",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="neg_inf",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="neg_zero",
-            key="neg_zero",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="2",
-                    input="neg_zero",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="flag",
-            key="flag",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="3",
-                    input="flag",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="ratio",
-            key="ratio",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="3",
-                    input="ratio",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="clip",
-            key="clip",
-            media=True,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="3",
-                    input="file",
-                ),
-            ),
-        ),
+        ParamSpec("prompt", (InputRef("1", "text"),), required=True),
+        ParamSpec("neg_prompt", (InputRef("2", "text"),)),
+        ParamSpec("lambda_", (InputRef("2", "value"),)),
+        ParamSpec("huge", (InputRef("2", "huge"),)),
+        ParamSpec("tiny", (InputRef("2", "tiny"),)),
+        ParamSpec("nan", (InputRef("2", "nan"),)),
+        ParamSpec("inf", (InputRef("2", "inf"),)),
+        ParamSpec("neg_inf", (InputRef("2", "neg_inf"),)),
+        ParamSpec("neg_zero", (InputRef("2", "neg_zero"),)),
+        ParamSpec("flag", (InputRef("3", "flag"),)),
+        ParamSpec("ratio", (InputRef("3", "ratio"),)),
+        ParamSpec("clip", (InputRef("3", "file"),), media=True),
     ),
     outputs=(
-        _rt.OutputSpec(
-            name="out_é",
-            key="out_é",
-            kind="image",
-            node_ids=('"x\n',),
-        ),
-        _rt.OutputSpec(
-            name="node_5_3",
-            key="5:3",
-            kind="text",
-            node_ids=("5:3",),
-        ),
+        OutputSpec("out_é", "image", ('"x\n',)),
+        OutputSpec("node_5_3", "text", ("5:3",)),
     ),
 )
 
@@ -256,78 +61,57 @@ _SPEC: Final = _rt.WorkflowSpec(
 class HostileNames2Params(BaseModel):
     """Parameters of `hostile_names_2`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prompt: str = Field(
-        description='a "quoted" \\ description\nwith newline',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    neg_prompt: str = Field(
-        default="tab\there\r\nand \u2028 sep \x00 nul \ud800 lone",
-        description='Sets input "text" of node "2" (Node).',
-    )
+    prompt: str
+    """a "quoted" \\ description with newline"""
 
-    lambda_: str = Field(
-        default="λ 猫 🐱 ' \\",
-        description='Sets input "value" of node "2" (Node).',
-    )
+    neg_prompt: str = "tab\there\r\nand \u2028 sep \x00 nul \ud800 lone"
+    """Sets input "text" of node "2" (Node)."""
 
-    huge: int = Field(
-        default=123456789012345678901234567890,
-        description='Sets input "huge" of node "2" (Node).',
-    )
+    lambda_: str = "λ 猫 🐱 ' \\"
+    """Sets input "value" of node "2" (Node)."""
 
-    tiny: float = Field(
-        default=-1e-300,
-        description='Sets input "tiny" of node "2" (Node).',
-    )
+    huge: int = 123456789012345678901234567890
+    """Sets input "huge" of node "2" (Node)."""
 
-    nan: float = Field(
-        default=float("nan"),
-        description='Sets input "nan" of node "2" (Node).',
-    )
+    tiny: float = -1e-300
+    """Sets input "tiny" of node "2" (Node)."""
 
-    inf: float = Field(
-        default=float("inf"),
-        description='Sets input "inf" of node "2" (Node).',
-    )
+    nan: float = float("nan")
+    """Sets input "nan" of node "2" (Node)."""
 
-    neg_inf: float = Field(
-        default=-float("inf"),
-        description='Sets input "neg_inf" of node "2" (Node).',
-    )
+    inf: float = float("inf")
+    """Sets input "inf" of node "2" (Node)."""
 
-    neg_zero: float = Field(
-        default=-0.0,
-        description='Sets input "neg_zero" of node "2" (Node).',
-    )
+    neg_inf: float = -float("inf")
+    """Sets input "neg_inf" of node "2" (Node)."""
 
-    flag: bool = Field(
-        default=False,
-        description='Sets input "flag" of node "3" (Node).',
-    )
+    neg_zero: float = -0.0
+    """Sets input "neg_zero" of node "2" (Node)."""
 
-    ratio: float = Field(
-        default=0.5,
-        description='Sets input "ratio" of node "3" (Node).',
-    )
+    flag: bool = False
+    """Sets input "flag" of node "3" (Node)."""
 
-    clip: MediaInput = Field(
-        default="a b&c+d.wav",
-        description='Sets input "file" of node "3" (Node).',
-    )
+    ratio: float = 0.5
+    """Sets input "ratio" of node "3" (Node)."""
+
+    clip: MediaInput = "a b&c+d.wav"
+    """Sets input "file" of node "3" (Node)."""
 
 
 class HostileNames2Result(_rt.WorkflowResult):
     """Outputs of `hostile_names_2`: one field per output of the workflow."""
 
-    out_é: list[Image] = Field(
-        description='Images from node "\\"x\\n".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
-    node_5_3: list[Text] = Field(
-        description='Texts from node "5:3".',
-    )
+    out_é: list[Image]
+    """Images from node "\\"x\\n"."""
+
+    node_5_3: list[Text]
+    """Texts from node "5:3"."""
 
 
 @_rt.workflow(_SPEC, HostileNames2Result)

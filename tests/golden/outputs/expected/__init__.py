@@ -6,11 +6,7 @@ from .no_outputs_at_all import (
     NoOutputsAtAllResult,
     no_outputs_at_all,
 )
-from .outputs import (
-    OutputsParams,
-    OutputsResult,
-    outputs,
-)
+from .outputs import OutputsParams, OutputsResult, outputs
 
 __all__ = [
     "NoOutputsAtAllParams",

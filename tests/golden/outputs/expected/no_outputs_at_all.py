@@ -7,33 +7,21 @@ import json
 from typing import Any, Final
 
 import comfygen_runtime as _rt
-from comfygen_runtime import (
-    Backend,
-    EventHandler,
-)
-from pydantic import BaseModel, ConfigDict, Field
+from comfygen_runtime import Backend, EventHandler, WorkflowSpec
+from pydantic import BaseModel, ConfigDict
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "x": 1
-    },
-    "class_type": "SomeCustomNode",
-    "_meta": {
-      "title": ""
-    }
-  }
+    "1": {"inputs": {"x": 1}, "class_type": "SomeCustomNode", "_meta": {"title": ""}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="no_outputs_at_all",
-    source="NoOutputsAtAll.json",
     graph=_GRAPH,
     params=(),
     outputs=(),
@@ -43,7 +31,9 @@ _SPEC: Final = _rt.WorkflowSpec(
 class NoOutputsAtAllParams(BaseModel):
     """Parameters of `no_outputs_at_all`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
+    )
 
 
 class NoOutputsAtAllResult(_rt.WorkflowResult):

@@ -12,265 +12,53 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
     Output,
+    OutputSpec,
+    ParamSpec,
     Text,
     Video,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "1": {
-    "inputs": {
-      "width": 64,
-      "height": 64,
-      "batch_size": 1,
-      "color": 0
-    },
-    "class_type": "EmptyImage",
-    "_meta": {
-      "title": "Empty, $width, $height"
-    }
-  },
-  "2": {
-    "inputs": {
-      "filename_prefix": "cover",
-      "images": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.cover"
-    }
-  },
-  "3": {
-    "inputs": {
-      "image": [
-        "1",
-        0
-      ],
-      "upscale_method": "nearest-exact",
-      "scale_by": 0.25
-    },
-    "class_type": "ImageScaleBy",
-    "_meta": {
-      "title": "Thumb"
-    }
-  },
-  "4": {
-    "inputs": {
-      "filename_prefix": "cover2",
-      "images": [
-        "3",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.cover"
-    }
-  },
-  "5": {
-    "inputs": {
-      "images": [
-        "1",
-        0
-      ],
-      "filename_prefix": "anim",
-      "fps": 6.0,
-      "lossless": false,
-      "quality": 80,
-      "method": "default"
-    },
-    "class_type": "SaveAnimatedWEBP",
-    "_meta": {
-      "title": ""
-    }
-  },
-  "6": {
-    "inputs": {
-      "audio": [
-        "9",
-        0
-      ],
-      "filename_prefix": "audio"
-    },
-    "class_type": "SaveAudio",
-    "_meta": {
-      "title": "$output.soundtrack"
-    }
-  },
-  "7": {
-    "inputs": {
-      "images": [
-        "1",
-        0
-      ],
-      "frame_rate": 8,
-      "filename_prefix": "vid",
-      "format": "video/h264-mp4"
-    },
-    "class_type": "VHS_VideoCombine",
-    "_meta": {
-      "title": "$output.clip"
-    }
-  },
-  "8": {
-    "inputs": {
-      "source": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "PreviewAny",
-    "_meta": {
-      "title": "$output.caption"
-    }
-  },
-  "9": {
-    "inputs": {
-      "data": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "MyCustomSaver",
-    "_meta": {
-      "title": "$output.model_file"
-    }
-  },
-  "10": {
-    "inputs": {
-      "images": [
-        "1",
-        0
-      ],
-      "filename_prefix": "m"
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.mixed"
-    }
-  },
-  "11": {
-    "inputs": {
-      "audio": [
-        "9",
-        0
-      ],
-      "filename_prefix": "m"
-    },
-    "class_type": "SaveAudio",
-    "_meta": {
-      "title": "$output.mixed"
-    }
-  },
-  "12": {
-    "inputs": {
-      "images": [
-        "1",
-        0
-      ]
-    },
-    "class_type": "PreviewImage",
-    "_meta": {
-      "title": "Preview"
-    }
-  }
+    "1": {"inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}, "class_type": "EmptyImage", "_meta": {"title": "Empty, $width, $height"}},
+    "2": {"inputs": {"filename_prefix": "cover", "images": ["1", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.cover"}},
+    "3": {"inputs": {"image": ["1", 0], "upscale_method": "nearest-exact", "scale_by": 0.25}, "class_type": "ImageScaleBy", "_meta": {"title": "Thumb"}},
+    "4": {"inputs": {"filename_prefix": "cover2", "images": ["3", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.cover"}},
+    "5": {"inputs": {"images": ["1", 0], "filename_prefix": "anim", "fps": 6.0, "lossless": false, "quality": 80, "method": "default"}, "class_type": "SaveAnimatedWEBP", "_meta": {"title": ""}},
+    "6": {"inputs": {"audio": ["9", 0], "filename_prefix": "audio"}, "class_type": "SaveAudio", "_meta": {"title": "$output.soundtrack"}},
+    "7": {"inputs": {"images": ["1", 0], "frame_rate": 8, "filename_prefix": "vid", "format": "video/h264-mp4"}, "class_type": "VHS_VideoCombine", "_meta": {"title": "$output.clip"}},
+    "8": {"inputs": {"source": ["1", 0]}, "class_type": "PreviewAny", "_meta": {"title": "$output.caption"}},
+    "9": {"inputs": {"data": ["1", 0]}, "class_type": "MyCustomSaver", "_meta": {"title": "$output.model_file"}},
+    "10": {"inputs": {"images": ["1", 0], "filename_prefix": "m"}, "class_type": "SaveImage", "_meta": {"title": "$output.mixed"}},
+    "11": {"inputs": {"audio": ["9", 0], "filename_prefix": "m"}, "class_type": "SaveAudio", "_meta": {"title": "$output.mixed"}},
+    "12": {"inputs": {"images": ["1", 0]}, "class_type": "PreviewImage", "_meta": {"title": "Preview"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="outputs",
-    source="outputs.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="width",
-            key="width",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="width",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="height",
-            key="height",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="1",
-                    input="height",
-                ),
-            ),
-        ),
+        ParamSpec("width", (InputRef("1", "width"),)),
+        ParamSpec("height", (InputRef("1", "height"),)),
     ),
     outputs=(
-        _rt.OutputSpec(
-            name="cover",
-            key="cover",
-            kind="image",
-            node_ids=(
-                "2",
-                "4",
-            ),
-        ),
-        _rt.OutputSpec(
-            name="soundtrack",
-            key="soundtrack",
-            kind="audio",
-            node_ids=("6",),
-        ),
-        _rt.OutputSpec(
-            name="clip",
-            key="clip",
-            kind="video",
-            node_ids=("7",),
-        ),
-        _rt.OutputSpec(
-            name="caption",
-            key="caption",
-            kind="text",
-            node_ids=("8",),
-        ),
-        _rt.OutputSpec(
-            name="model_file",
-            key="model_file",
-            kind="file",
-            node_ids=("9",),
-        ),
-        _rt.OutputSpec(
-            name="mixed",
-            key="mixed",
-            kind="file",
-            node_ids=(
-                "10",
-                "11",
-            ),
-        ),
-        _rt.OutputSpec(
-            name="node_5",
-            key="5",
-            kind="image",
-            node_ids=("5",),
-        ),
-        _rt.OutputSpec(
-            name="node_12",
-            key="12",
-            kind="image",
-            node_ids=("12",),
-        ),
+        OutputSpec("cover", "image", ("2", "4")),
+        OutputSpec("soundtrack", "audio", ("6",)),
+        OutputSpec("clip", "video", ("7",)),
+        OutputSpec("caption", "text", ("8",)),
+        OutputSpec("model_file", "file", ("9",)),
+        OutputSpec("mixed", "file", ("10", "11")),
+        OutputSpec("node_5", "image", ("5",)),
+        OutputSpec("node_12", "image", ("12",)),
     ),
 )
 
@@ -278,57 +66,45 @@ _SPEC: Final = _rt.WorkflowSpec(
 class OutputsParams(BaseModel):
     """Parameters of `outputs`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    width: int = Field(
-        default=64,
-        ge=1,
-        le=16384,
-        description='Sets input "width" of node "1" (EmptyImage).',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    height: int = Field(
-        default=64,
-        ge=1,
-        le=16384,
-        description='Sets input "height" of node "1" (EmptyImage).',
-    )
+    width: int = Field(64, ge=1, le=16384)
+    """Sets input "width" of node "1" (EmptyImage)."""
+
+    height: int = Field(64, ge=1, le=16384)
+    """Sets input "height" of node "1" (EmptyImage)."""
 
 
 class OutputsResult(_rt.WorkflowResult):
     """Outputs of `outputs`: one field per output of the workflow."""
 
-    cover: list[Image] = Field(
-        description='Images from node "2", "4".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
-    soundtrack: list[Audio] = Field(
-        description='Audio files from node "6".',
-    )
+    cover: list[Image]
+    """Images from node "2", "4"."""
 
-    clip: list[Video] = Field(
-        description='Videos from node "7".',
-    )
+    soundtrack: list[Audio]
+    """Audio files from node "6"."""
 
-    caption: list[Text] = Field(
-        description='Texts from node "8".',
-    )
+    clip: list[Video]
+    """Videos from node "7"."""
 
-    model_file: list[Output] = Field(
-        description='Outputs from node "9".',
-    )
+    caption: list[Text]
+    """Texts from node "8"."""
 
-    mixed: list[Output] = Field(
-        description='Outputs from node "10", "11".',
-    )
+    model_file: list[Output]
+    """Outputs from node "9"."""
 
-    node_5: list[Image] = Field(
-        description='Images from node "5".',
-    )
+    mixed: list[Output]
+    """Outputs from node "10", "11"."""
 
-    node_12: list[Image] = Field(
-        description='Images from node "12".',
-    )
+    node_5: list[Image]
+    """Images from node "5"."""
+
+    node_12: list[Image]
+    """Images from node "12"."""
 
 
 @_rt.workflow(_SPEC, OutputsResult)
@@ -379,10 +155,7 @@ async def outputs(
     """
     return await _rt.run_workflow(
         _SPEC,
-        OutputsParams(
-            width=width,
-            height=height,
-        ),
+        OutputsParams(width=width, height=height),
         OutputsResult,
         client=client,
         on_event=on_event,

@@ -11,276 +11,81 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "3": {
-    "inputs": {
-      "seed": 0,
-      "steps": 20,
-      "cfg": 8.0,
-      "sampler_name": "euler",
-      "scheduler": "normal",
-      "denoise": 1.0,
-      "model": [
-        "4",
-        0
-      ],
-      "positive": [
-        "6",
-        0
-      ],
-      "negative": [
-        "7",
-        0
-      ],
-      "latent_image": [
-        "5",
-        0
-      ]
-    },
-    "class_type": "KSampler",
-    "_meta": {
-      "title": "Sampler, $seed, $steps"
-    }
-  },
-  "4": {
-    "inputs": {
-      "ckpt_name": "sd_xl_base_1.0.safetensors"
-    },
-    "class_type": "CheckpointLoaderSimple",
-    "_meta": {
-      "title": "$model.ckpt_name"
-    }
-  },
-  "5": {
-    "inputs": {
-      "width": 1024,
-      "height": 1024,
-      "batch_size": 1
-    },
-    "class_type": "EmptyLatentImage",
-    "_meta": {
-      "title": "Canvas, $width!, $height!"
-    }
-  },
-  "6": {
-    "inputs": {
-      "text": "a beautiful landscape",
-      "clip": [
-        "4",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$prompt.text!:What to draw"
-    }
-  },
-  "7": {
-    "inputs": {
-      "text": "blurry",
-      "clip": [
-        "4",
-        1
-      ]
-    },
-    "class_type": "CLIPTextEncode",
-    "_meta": {
-      "title": "$negative_prompt.text"
-    }
-  },
-  "8": {
-    "inputs": {
-      "samples": [
-        "3",
-        0
-      ],
-      "vae": [
-        "4",
-        2
-      ]
-    },
-    "class_type": "VAEDecode",
-    "_meta": {
-      "title": "VAE Decode"
-    }
-  },
-  "9": {
-    "inputs": {
-      "filename_prefix": "output",
-      "images": [
-        "8",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "$output.result"
-    }
-  }
+    "3": {"inputs": {"seed": 0, "steps": 20, "cfg": 8.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}, "class_type": "KSampler", "_meta": {"title": "Sampler, $seed, $steps"}},
+    "4": {"inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}, "class_type": "CheckpointLoaderSimple", "_meta": {"title": "$model.ckpt_name"}},
+    "5": {"inputs": {"width": 1024, "height": 1024, "batch_size": 1}, "class_type": "EmptyLatentImage", "_meta": {"title": "Canvas, $width!, $height!"}},
+    "6": {"inputs": {"text": "a beautiful landscape", "clip": ["4", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$prompt.text!:What to draw"}},
+    "7": {"inputs": {"text": "blurry", "clip": ["4", 1]}, "class_type": "CLIPTextEncode", "_meta": {"title": "$negative_prompt.text"}},
+    "8": {"inputs": {"samples": ["3", 0], "vae": ["4", 2]}, "class_type": "VAEDecode", "_meta": {"title": "VAE Decode"}},
+    "9": {"inputs": {"filename_prefix": "output", "images": ["8", 0]}, "class_type": "SaveImage", "_meta": {"title": "$output.result"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="t2i_workflow",
-    source="t2i_workflow.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="seed",
-            key="seed",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="3",
-                    input="seed",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="steps",
-            key="steps",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="3",
-                    input="steps",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="model",
-            key="model",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="4",
-                    input="ckpt_name",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="width",
-            key="width",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="width",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="height",
-            key="height",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="5",
-                    input="height",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="prompt",
-            key="prompt",
-            media=False,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="6",
-                    input="text",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="negative_prompt",
-            key="negative_prompt",
-            media=False,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="7",
-                    input="text",
-                ),
-            ),
-        ),
+        ParamSpec("seed", (InputRef("3", "seed"),)),
+        ParamSpec("steps", (InputRef("3", "steps"),)),
+        ParamSpec("model", (InputRef("4", "ckpt_name"),)),
+        ParamSpec("width", (InputRef("5", "width"),), required=True),
+        ParamSpec("height", (InputRef("5", "height"),), required=True),
+        ParamSpec("prompt", (InputRef("6", "text"),), required=True),
+        ParamSpec("negative_prompt", (InputRef("7", "text"),)),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="result",
-            key="result",
-            kind="image",
-            node_ids=("9",),
-        ),
-    ),
+    outputs=(OutputSpec("result", "image", ("9",)),),
 )
 
 
 class T2iWorkflowParams(BaseModel):
     """Parameters of `t2i_workflow`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = Field(
-        default=0,
-        ge=0,
-        le=18446744073709551615,
-        description="The random seed used for creating the noise.",
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    steps: int = Field(
-        default=20,
-        ge=1,
-        le=10000,
-        description="The number of steps used in the denoising process.",
-    )
+    seed: int = Field(0, ge=0, le=18446744073709551615)
+    """The random seed used for creating the noise."""
 
-    model: str = Field(
-        default="sd_xl_base_1.0.safetensors",
-        description="The name of the checkpoint (model) to load.",
-    )
+    steps: int = Field(20, ge=1, le=10000)
+    """The number of steps used in the denoising process."""
 
-    width: int = Field(
-        ge=16,
-        le=16384,
-        description="The width of the latent images in pixels.",
-    )
+    model: str = "sd_xl_base_1.0.safetensors"
+    """The name of the checkpoint (model) to load."""
 
-    height: int = Field(
-        ge=16,
-        le=16384,
-        description="The height of the latent images in pixels.",
-    )
+    width: int = Field(ge=16, le=16384)
+    """The width of the latent images in pixels."""
 
-    prompt: str = Field(
-        description="What to draw",
-    )
+    height: int = Field(ge=16, le=16384)
+    """The height of the latent images in pixels."""
 
-    negative_prompt: str = Field(
-        default="blurry",
-        description="The text to be encoded.",
-    )
+    prompt: str
+    """What to draw"""
+
+    negative_prompt: str = "blurry"
+    """The text to be encoded."""
 
 
 class T2iWorkflowResult(_rt.WorkflowResult):
     """Outputs of `t2i_workflow`: one field per output of the workflow."""
 
-    result: list[Image] = Field(
-        description='Images from node "9".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    result: list[Image]
+    """Images from node "9"."""
 
 
 @_rt.workflow(_SPEC, T2iWorkflowResult)

@@ -11,124 +11,59 @@ from comfygen_runtime import (
     Backend,
     EventHandler,
     Image,
+    InputRef,
     MediaInput,
+    OutputSpec,
+    ParamSpec,
+    WorkflowSpec,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-_rt.require_contract(1)
+_rt.require_contract(2)
 
 _GRAPH: Final[dict[str, Any]] = json.loads(
     r"""
 {
-  "10": {
-    "inputs": {
-      "image": "default.png"
-    },
-    "class_type": "LoadImage",
-    "_meta": {
-      "title": "$~input_image!"
-    }
-  },
-  "11": {
-    "inputs": {
-      "image": "mask.png"
-    },
-    "class_type": "LoadImage",
-    "_meta": {
-      "title": "Mask, $mask.~image"
-    }
-  },
-  "12": {
-    "inputs": {
-      "image": [
-        "10",
-        0
-      ]
-    },
-    "class_type": "ImageInvert",
-    "_meta": {
-      "title": "Invert"
-    }
-  },
-  "13": {
-    "inputs": {
-      "filename_prefix": "inv",
-      "images": [
-        "12",
-        0
-      ]
-    },
-    "class_type": "SaveImage",
-    "_meta": {
-      "title": "Final Output"
-    }
-  }
+    "10": {"inputs": {"image": "default.png"}, "class_type": "LoadImage", "_meta": {"title": "$~input_image!"}},
+    "11": {"inputs": {"image": "mask.png"}, "class_type": "LoadImage", "_meta": {"title": "Mask, $mask.~image"}},
+    "12": {"inputs": {"image": ["10", 0]}, "class_type": "ImageInvert", "_meta": {"title": "Invert"}},
+    "13": {"inputs": {"filename_prefix": "inv", "images": ["12", 0]}, "class_type": "SaveImage", "_meta": {"title": "Final Output"}}
 }
 """
 )
 
-_SPEC: Final = _rt.WorkflowSpec(
+_SPEC: Final = WorkflowSpec(
     name="upload_image",
-    source="upload-image.json",
     graph=_GRAPH,
     params=(
-        _rt.ParamSpec(
-            name="input_image",
-            key="input_image",
-            media=True,
-            required=True,
-            targets=(
-                _rt.InputRef(
-                    node_id="10",
-                    input="image",
-                ),
-            ),
-        ),
-        _rt.ParamSpec(
-            name="mask",
-            key="mask",
-            media=True,
-            required=False,
-            targets=(
-                _rt.InputRef(
-                    node_id="11",
-                    input="image",
-                ),
-            ),
-        ),
+        ParamSpec("input_image", (InputRef("10", "image"),), required=True, media=True),
+        ParamSpec("mask", (InputRef("11", "image"),), media=True),
     ),
-    outputs=(
-        _rt.OutputSpec(
-            name="node_13",
-            key="13",
-            kind="image",
-            node_ids=("13",),
-        ),
-    ),
+    outputs=(OutputSpec("node_13", "image", ("13",)),),
 )
 
 
 class UploadImageParams(BaseModel):
     """Parameters of `upload_image`, validated before anything is sent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    input_image: MediaInput = Field(
-        description='Sets input "image" of node "10" (LoadImage).',
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True
     )
 
-    mask: MediaInput = Field(
-        default="mask.png",
-        description='Sets input "image" of node "11" (LoadImage).',
-    )
+    input_image: MediaInput
+    """Sets input "image" of node "10" (LoadImage)."""
+
+    mask: MediaInput = "mask.png"
+    """Sets input "image" of node "11" (LoadImage)."""
 
 
 class UploadImageResult(_rt.WorkflowResult):
     """Outputs of `upload_image`: one field per output of the workflow."""
 
-    node_13: list[Image] = Field(
-        description='Images from node "13".',
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    node_13: list[Image]
+    """Images from node "13"."""
 
 
 @_rt.workflow(_SPEC, UploadImageResult)
@@ -167,10 +102,7 @@ async def upload_image(
     """
     return await _rt.run_workflow(
         _SPEC,
-        UploadImageParams(
-            input_image=input_image,
-            mask=mask,
-        ),
+        UploadImageParams(input_image=input_image, mask=mask),
         UploadImageResult,
         client=client,
         on_event=on_event,
