@@ -16,7 +16,7 @@ import logging
 import os
 import reprlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from comfygen_runtime import (
     Backend,
     ComfygenError,
     ComfyUI,
+    ComfyUIPool,
     EventHandler,
     File,
     Image,
@@ -44,6 +45,7 @@ from comfygen_runtime import (
     node_items,
     redact_url,
     run_workflow,
+    server_urls,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -178,7 +180,7 @@ class ComfyKit:
 
     def __init__(
         self,
-        comfyui_url: str | None = None,
+        comfyui_url: str | Sequence[str] | None = None,
         executor_type: str | None = None,
         api_key: str | None = None,
         cookies: str | Mapping[str, str] | None = None,
@@ -193,7 +195,10 @@ class ComfyKit:
         cancel_on_timeout: bool = False,
     ) -> None:
         env = os.environ.get
-        self.comfyui_url: str = comfyui_url or env("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        # One URL, or several (a list, or comma-separated): then a ComfyUIPool runs them.
+        self.comfyui_url: str | Sequence[str] = (
+            comfyui_url or env("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        )
         self.executor_type = executor_type or env("COMFYUI_EXECUTOR_TYPE") or "http"
         self.api_key: str | None = api_key or env("COMFYUI_API_KEY")
         self.cookies: str | Mapping[str, str] | None = cookies or env("COMFYUI_COOKIES")
@@ -223,12 +228,12 @@ class ComfyKit:
         self.random_seed = random_seed
         self.timeout = timeout
         self.cancel_on_timeout = cancel_on_timeout
-        self._comfyui: tuple[tuple[Any, ...], ComfyUI] | None = None
+        self._comfyui: tuple[tuple[Any, ...], ComfyUI | ComfyUIPool] | None = None
         # The node schemas of the kit's server, built from the /object_info they came from.
         self._server_schemas: tuple[dict[str, Any], Schemas] | None = None
         self._refreshed_for: set[str] = set()  # classes /object_info was re-read for
         self._runninghub: tuple[tuple[Any, ...], RunningHub] | None = None
-        self._retired: list[ComfyUI | RunningHub] = []
+        self._retired: list[ComfyUI | ComfyUIPool | RunningHub] = []
 
     @property
     def executor_type(self) -> str:
@@ -247,8 +252,9 @@ class ComfyKit:
         self._executor_type = normalized
 
     def __repr__(self) -> str:
-        url = redact_url(self.comfyui_url)
-        return f"ComfyKit(comfyui_url={url!r}, executor_type={self.executor_type!r})"
+        urls = [redact_url(url) for url in self._comfyui_urls()]
+        shown = urls[0] if len(urls) == 1 else urls
+        return f"ComfyKit(comfyui_url={shown!r}, executor_type={self.executor_type!r})"
 
     async def __aenter__(self) -> ComfyKit:
         return self
@@ -258,16 +264,22 @@ class ComfyKit:
 
     async def close(self) -> None:
         """Close the clients this kit opened."""
-        clients: list[ComfyUI | RunningHub] = list(self._retired)
+        clients: list[ComfyUI | ComfyUIPool | RunningHub] = list(self._retired)
         clients += [pair[1] for pair in (self._comfyui, self._runninghub) if pair is not None]
         self._retired, self._comfyui, self._runninghub = [], None, None
         for client in clients:
             await client.close()
 
-    def comfyui(self) -> ComfyUI:
-        """The ComfyUI client this kit runs local workflows on (built from the attributes)."""
+    def _comfyui_urls(self) -> list[str]:
+        given = self.comfyui_url
+        return server_urls(given) if isinstance(given, str) else [str(url) for url in given]
+
+    def comfyui(self) -> ComfyUI | ComfyUIPool:
+        """The client this kit runs local workflows on (built from the attributes): a
+        `ComfyUIPool` when `comfyui_url` lists several servers."""
+        urls = self._comfyui_urls()
         settings = (
-            self.comfyui_url,
+            tuple(urls),
             self.api_key,
             _frozen(self.cookies),
             self.random_seed,
@@ -276,16 +288,16 @@ class ComfyKit:
         if self._comfyui is None or self._comfyui[0] != settings:
             if self._comfyui is not None:
                 self._retired.append(self._comfyui[1])
-            client = ComfyUI(
-                self.comfyui_url,
-                api_key=self.api_key,
+            options: dict[str, Any] = {
+                "api_key": self.api_key,
                 # comfykit sends its api_key both as the Bearer token and as the comfy.org
                 # key of partner (API) nodes
-                comfy_org_api_key=self.api_key,
-                cookies=self.cookies,
-                randomize_seeds=self.random_seed,
-                cancel_on_timeout=self.cancel_on_timeout,
-            )
+                "comfy_org_api_key": self.api_key,
+                "cookies": self.cookies,
+                "randomize_seeds": self.random_seed,
+                "cancel_on_timeout": self.cancel_on_timeout,
+            }
+            client = ComfyUIPool(urls, **options) if len(urls) > 1 else ComfyUI(urls[0], **options)
             self._comfyui = (settings, client)
         return self._comfyui[1]
 
@@ -557,6 +569,9 @@ def _as_execute_result(ir: WorkflowIR, typed: WorkflowResult, backend: Backend) 
                 kind = {Video: "video", Audio: "audio"}.get(type(item), "image")
                 by_var[kind].setdefault(var, []).append(item.url)
 
+    source: Backend = backend
+    if isinstance(backend, ComfyUIPool) and typed.server is not None:
+        source = backend.member(typed.server)  # a pool's files are on the member that ran it
     fields = {node.node_id: output for output in ir.outputs for node in output.nodes}
     # In the order the server reports its nodes (as comfykit), every node with outputs:
     # a mapped node under its variable, any other under its node id.
@@ -566,7 +581,7 @@ def _as_execute_result(ir: WorkflowIR, typed: WorkflowResult, backend: Backend) 
             items = [i for i in getattr(typed, output.name) if i.node_id == node_id]
             add(output.key, items)
         elif isinstance(record, Mapping):
-            add(node_id, node_items("file", node_id, record, backend.file_ref))
+            add(node_id, node_items("file", node_id, record, source.file_ref))
 
     def flat(groups: dict[str, list[str]]) -> list[str]:
         return [item for values in groups.values() for item in values]

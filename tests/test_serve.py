@@ -398,8 +398,11 @@ async def test_the_serve_command(fake_comfyui: FakeComfyUI, tmp_path: Path) -> N
         assert line, (await process.communicate())[1].decode()
         lines.append(line.rstrip())
     try:
-        assert lines[0] == f"comfygen serve: 10 workflow(s) on ComfyUI at {fake_comfyui.base_url}"
-        assert "until the runtime's server pool lands" in lines[1]
+        assert lines[0] == (
+            "comfygen serve: 10 workflow(s) on a pool of 2 ComfyUI servers "
+            f"({fake_comfyui.base_url}, http://127.0.0.1:9)"
+        )
+        assert not any(line.lstrip().startswith("note:") for line in lines)
         url = lines[-1].split()[1].removesuffix("/mcp")
         async with Client(f"{url}/mcp") as client:
             assert len((await client.list_tools()).tools) == 10

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,12 +28,14 @@ import pydantic
 from comfygen_runtime import (
     Backend,
     ComfyUI,
+    ComfyUIPool,
     EventHandler,
     OutputKind,
     RunningHub,
     WorkflowResult,
     WorkflowSpec,
     run_workflow,
+    server_urls,
 )
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -196,22 +199,18 @@ def load_catalog(
 def open_backend(
     servers: Sequence[str], *, runninghub: bool
 ) -> tuple[Backend, str, tuple[str, ...]]:
-    """The backend to run on, a label for it, and notes about the choice.
-
-    Several servers will make a `ComfyUIPool` once the runtime has one; until then the
-    first server runs every job (the note says so).
-    """
+    """The backend to run on, a label for it, and notes about the choice: several
+    servers make a `ComfyUIPool` (each job runs on one of them)."""
     if runninghub:
         client: Backend = RunningHub()
         return client, "RunningHub", ()
+    urls = list(servers) or server_urls(os.environ.get("COMFYUI_BASE_URL"))
+    if len(urls) > 1:
+        pool = ComfyUIPool(urls)
+        shown = ", ".join(_display(member) for member in pool.members)
+        return pool, f"a pool of {len(urls)} ComfyUI servers ({shown})", ()
     comfyui = ComfyUI(servers[0] if servers else None)
-    notes: tuple[str, ...] = ()
-    if len(servers) > 1:
-        notes = (
-            f"{len(servers)} servers given; until the runtime's server pool lands, "
-            f"every job runs on the first one ({_display(comfyui)})",
-        )
-    return comfyui, f"ComfyUI at {_display(comfyui)}", notes
+    return comfyui, f"ComfyUI at {_display(comfyui)}", ()
 
 
 def _display(client: ComfyUI) -> str:

@@ -1,16 +1,22 @@
 """comfygen-runtime: runs comfygen-generated workflow functions.
 
 Generated modules import from here; applications normally touch only the backends
-(`ComfyUI`, `RunningHub`), the output references (`Image`, `Video`, `Audio`, `Text`, `File`), the
-events (`Event`, `watch`), the errors, and for jobs that outlive a call `submit`, `attach`
-and `JobHandle`. A new backend implements `Backend` (with `Ticket`, `Prepared`,
-`Settled`, `Events`).
+(`ComfyUI`, `ComfyUIPool`, `RunningHub`), the output references (`Image`, `Video`,
+`Audio`, `Text`, `File`), the events (`Event`, `watch`), the errors, and for jobs that
+outlive a call `submit`, `attach` and `JobHandle`. A new backend implements `Backend`
+(with `Ticket`, `Prepared`, `Settled`, `Events`).
 """
 
 from ._apply import apply_params
 from ._backend import Backend, JobState, Prepared, Settled, Ticket
 from ._comfyui import ComfyUI
-from ._config import DEFAULT_COMFYUI_URL, DEFAULT_RUNNINGHUB_URL, ComfyUIConfig, redact_url
+from ._config import (
+    DEFAULT_COMFYUI_URL,
+    DEFAULT_RUNNINGHUB_URL,
+    ComfyUIConfig,
+    redact_url,
+    server_urls,
+)
 from ._errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -23,6 +29,7 @@ from ._errors import (
     JobInterruptedError,
     JobLostError,
     MissingNodeError,
+    NoCapableServerError,
     ParameterError,
     PromptRejectedError,
     QueueFullError,
@@ -35,6 +42,7 @@ from ._introspect import Device, QueuedJob, QueueState, SystemStats
 from ._job import JobHandle
 from ._media import MediaInput
 from ._outputs import Audio, File, Image, Output, Text, Video, node_items
+from ._pool import ComfyUIPool, PoolServer
 from ._result import WorkflowResult
 from ._run import attach, default_client, run_sync, run_workflow, submit, workflow
 from ._runninghub import RunningHub
@@ -58,6 +66,7 @@ __all__ = [
     "BackendUnavailableError",
     "ComfyUI",
     "ComfyUIConfig",
+    "ComfyUIPool",
     "ComfygenError",
     "ContractMismatchError",
     "Device",
@@ -78,11 +87,13 @@ __all__ = [
     "JobState",
     "MediaInput",
     "MissingNodeError",
+    "NoCapableServerError",
     "Output",
     "OutputKind",
     "OutputSpec",
     "ParamSpec",
     "ParameterError",
+    "PoolServer",
     "Prepared",
     "PromptRejectedError",
     "QueueFullError",
@@ -107,6 +118,7 @@ __all__ = [
     "require_contract",
     "run_sync",
     "run_workflow",
+    "server_urls",
     "submit",
     "watch",
     "workflow",

@@ -94,10 +94,13 @@ class _Connection:
             f"{client._socket_url()}?clientId={self.client_id}",
             client._config.request_headers(),
             on_open=client._socket_opened,
-            on_status=self._schedule_reconcile,
+            on_status=self._status,
         )
         self.uploads = UploadOnce(client._upload)
         self.contact: asyncio.Future[None] | None = None
+        # Jobs in the server's queue that are not this client's (in this loop), as of its
+        # last `status` broadcast: what a pool adds to its own jobs to weigh the server.
+        self.queued_by_others = 0
         self._reconcile_task: asyncio.Task[None] | None = None
         self._reconcile_again = False
 
@@ -108,6 +111,15 @@ class _Connection:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reconcile_task
         await self.http.aclose()
+
+    def _status(self, data: Mapping[str, Any]) -> None:
+        status = data.get("status")
+        info = status.get("exec_info") if isinstance(status, Mapping) else None
+        remaining = info.get("queue_remaining") if isinstance(info, Mapping) else None
+        if isinstance(remaining, int) and not isinstance(remaining, bool):
+            ours = {i.prompt_id for i in self.mux.inboxes() if i.accepted_at is not None}
+            self.queued_by_others = max(0, remaining - len(ours))
+        self._schedule_reconcile()
 
     # A `status` broadcast may mean a job of ours ended unseen (deleted by another client,
     # or followed without its events): check which are no longer live, at most once a second.
@@ -379,6 +391,17 @@ class ComfyUI:
 
         return dict(await asyncio.gather(*(listing(name) for name in folders)))
 
+    async def _probe(self) -> None:
+        """One quick check that the server answers as ComfyUI (no retries): for a pool
+        deciding whether a server it took out may rejoin."""
+        await self._first_contact(self._connection())
+
+    def _queued_by_others(self) -> int:
+        """Jobs of other clients in the server's queue, as its last status broadcast to
+        this loop's socket told (0 before any)."""
+        connection = self._loops.current()
+        return connection.queued_by_others if connection is not None else 0
+
     async def queue(self) -> QueueState:
         """The server's queue: running jobs, and pending jobs in the order they will run."""
         return QueueState.parse(await self._json("GET", "/queue"))
@@ -481,6 +504,15 @@ class ComfyUI:
         # A ticket dropped without being followed (a handle never awaited) frees its inbox.
         weakref.finalize(ticket, connection.mux.unregister, inbox)
         return inbox
+
+    def _release(self, ticket: Ticket) -> None:
+        """Stop receiving messages for a ticket that will not be followed (a pool found
+        the job on this server and on another one, and follows the other)."""
+        if isinstance(ticket, _ComfyTicket) and ticket.inbox is not None:
+            connection = self._loops.current()
+            if connection is not None:
+                connection.mux.unregister(ticket.inbox)
+            ticket.inbox = None
 
     async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
         connection = self._connection()

@@ -20,6 +20,7 @@ __all__ = [
     "Secret",
     "parse_cookies",
     "redact_url",
+    "server_urls",
 ]
 
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
@@ -81,6 +82,13 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def server_urls(value: str | None) -> list[str]:
+    """The ComfyUI URLs in `COMFYUI_BASE_URL` or a `servers` string: one URL, or several
+    separated by commas (blanks around them ignored); the default URL when there is none."""
+    urls = [url.strip() for url in (value or "").split(",") if url.strip()]
+    return urls or [DEFAULT_COMFYUI_URL]
+
+
 @dataclass(frozen=True)
 class ComfyUIConfig:
     """Where and how to reach a ComfyUI server."""
@@ -105,6 +113,12 @@ class ComfyUIConfig:
     ) -> ComfyUIConfig:
         environ = os.environ if env is None else env
         url = base_url or environ.get("COMFYUI_BASE_URL") or DEFAULT_COMFYUI_URL
+        if "," in url and len(server_urls(url)) > 1:
+            source = "base_url" if base_url else "COMFYUI_BASE_URL"
+            raise ValueError(
+                f"{source} lists several ComfyUI servers; a ComfyUI client talks to one: "
+                "use ComfyUIPool(...) for several (the default client does so by itself)"
+            )
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(

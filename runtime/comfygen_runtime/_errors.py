@@ -4,6 +4,7 @@
      ├── ContractMismatchError      generated code and runtime disagree on the spec contract
      ├── ParameterError             a value that cannot be applied (unknown name, missing file)
      ├── BackendUnavailableError    no backend configured, or the server cannot be reached
+     ├── NoCapableServerError       no server of a pool has every node class and model file
      ├── PromptRejectedError        the server refused the workflow (HTTP 400)
      │    ├── WorkflowValidationError   inputs failed validation; `.errors` name the parameters
      │    └── MissingNodeError          a node class is not installed on the server
@@ -39,6 +40,7 @@ __all__ = [
     "JobInterruptedError",
     "JobLostError",
     "MissingNodeError",
+    "NoCapableServerError",
     "ParameterError",
     "PromptRejectedError",
     "QueueFullError",
@@ -62,6 +64,24 @@ class ParameterError(ComfygenError, ValueError):
 
 class BackendUnavailableError(ComfygenError, ConnectionError):
     """No backend was configured, or the server could not be reached."""
+
+
+class NoCapableServerError(ComfygenError):
+    """No server of a `ComfyUIPool` has every node class and model file a job needs.
+
+    Raised before anything is submitted. `missing` says, per server (base URL), what it
+    lacks: node classes, and model files with the node and input that name them.
+    """
+
+    def __init__(self, workflow: str, missing: dict[str, list[str]]) -> None:
+        lines = "\n".join(
+            f"  {server}: missing {'; '.join(lacks)}" for server, lacks in missing.items()
+        )
+        super().__init__(
+            f"no server can run workflow {workflow!r} (install what is missing on one of "
+            f"them, or add a server that has it):\n{lines}"
+        )
+        self.missing = missing
 
 
 @dataclass(frozen=True)

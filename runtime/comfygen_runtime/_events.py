@@ -34,6 +34,7 @@ EventKind = Literal[
     "preview",  # a preview `image` (bytes, `image_format` "jpeg"/"png") of `node`
     "text",  # `text` sent by `node` while running
     "output",  # `node` finished with `output` (the raw output record)
+    "resubmitted",  # a pool sent the job to `server` after its server lost it (`text`: why)
     "finished",  # the job is done (successfully or not)
 ]
 
@@ -55,6 +56,7 @@ class Event:
     text: str | None = None
     nodes_done: int | None = None
     nodes_total: int | None = None
+    server: str | None = None
 
     @property
     def fraction(self) -> float | None:

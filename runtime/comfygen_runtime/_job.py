@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._backend import Backend, Ticket
@@ -38,7 +38,7 @@ from ._outputs import map_outputs
 from ._result import WorkflowResult
 from ._spec import WorkflowSpec
 
-__all__ = ["CANCEL_BOUND", "Job", "JobHandle", "job_id_for"]
+__all__ = ["CANCEL_BOUND", "Job", "JobHandle", "job_id_for", "submitted"]
 
 ResultT = TypeVar("ResultT", bound=WorkflowResult)
 
@@ -56,6 +56,25 @@ def job_id_for(spec: WorkflowSpec, key: str) -> str:
     """The job id an idempotency key stands for: the same for the same workflow and key,
     in any process, on any machine."""
     return str(uuid.uuid5(_KEYS, f"{spec.name}\x00{key}"))
+
+
+async def submitted(
+    submission: Coroutine[Any, Any, Ticket], landed: Callable[[Ticket], None]
+) -> Ticket:
+    """The ticket of a submission, awaited so that a cancellation cannot leave a job
+    unseen on a server: a cancellation that lands while it is in flight first waits (up
+    to `SUBMIT_SETTLE` s) to learn whether the server accepted it, hands an accepted
+    ticket to `landed` (whose owner cancels that job), then takes effect."""
+    submitting = asyncio.ensure_future(submission)
+    try:
+        return await asyncio.shield(submitting)
+    except asyncio.CancelledError:
+        done, _ = await asyncio.wait({submitting}, timeout=SUBMIT_SETTLE)
+        if not done:
+            submitting.cancel()
+        elif not submitting.cancelled() and submitting.exception() is None:
+            landed(submitting.result())
+        raise
 
 
 # Runs in one loop that use one key on one backend take turns to look it up and submit it,
@@ -122,22 +141,20 @@ class Job(Generic[ResultT]):
     async def _submit(self, values: Mapping[str, Any], job_id: str) -> Ticket:
         prepared = await self.backend.prepare(self.spec, dict(values))
         self.job_id = job_id
-        submitting = asyncio.ensure_future(self.backend.submit(self.spec, prepared, job_id=job_id))
         try:
-            self.ticket = await asyncio.shield(submitting)
+            self.ticket = await submitted(
+                self.backend.submit(self.spec, prepared, job_id=job_id), self._landed
+            )
         except asyncio.CancelledError:
-            # The submission may have reached the server: learn its outcome, then cancel.
-            done, _ = await asyncio.wait({submitting}, timeout=SUBMIT_SETTLE)
-            if not done:
-                submitting.cancel()
-            elif not submitting.cancelled() and submitting.exception() is None:
-                self.ticket = submitting.result()
             await self._cancel(self.ticket or Ticket(job_id, self.backend.base_url))
             raise
         logger.debug(
             "%s: job %s accepted by %s", self.spec.name, job_id, redact_url(self.ticket.server)
         )
         return self.ticket
+
+    def _landed(self, ticket: Ticket) -> None:
+        self.ticket = ticket
 
     async def finish(self, ticket: Ticket) -> ResultT:
         """Follow the job to its end and return its result (or raise its error)."""

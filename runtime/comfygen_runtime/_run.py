@@ -6,7 +6,8 @@
 - `submit(fn, ...)`: call a generated function without waiting: a `JobHandle` once the
   job is accepted. `attach(fn, prompt_id=... | idempotency_key=...)`: a handle to a job
   submitted earlier, by this process or another one.
-- `default_client()`: the ComfyUI client configured from the environment, one per process.
+- `default_client()`: the ComfyUI client (or pool) configured from the environment, one
+  per process.
 - `run_sync(...)`: a generated function from synchronous code, on one background event
   loop per process (so it also works where a loop already runs, as in Jupyter).
 """
@@ -26,9 +27,11 @@ from pydantic import BaseModel
 
 from ._backend import Backend
 from ._comfyui import ComfyUI
+from ._config import server_urls
 from ._errors import JobLostError
 from ._events import EventHandler, Events
 from ._job import CANCEL_BOUND, Job, JobHandle, job_id_for
+from ._pool import ComfyUIPool
 from ._result import WorkflowResult
 from ._spec import WorkflowSpec
 
@@ -49,18 +52,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 # -- the default client --------------------------------------------------------------------
 
 _ENVIRONMENT = ("COMFYUI_BASE_URL", "COMFYUI_API_KEY", "COMFYUI_COOKIES", "COMFY_ORG_API_KEY")
-_default_clients: dict[tuple[str | None, ...], ComfyUI] = {}
+_default_clients: dict[tuple[str | None, ...], ComfyUI | ComfyUIPool] = {}
 _default_lock = threading.Lock()
 
 
-def default_client() -> ComfyUI:
-    """The ComfyUI client configured from the environment: one per process (and per
-    configuration, should the environment change), usable from any event loop."""
+def default_client() -> ComfyUI | ComfyUIPool:
+    """The client configured from the environment: one per process (and per
+    configuration, should the environment change), usable from any event loop. A
+    `ComfyUIPool` when `COMFYUI_BASE_URL` lists several servers (comma-separated)."""
     settings = tuple(os.environ.get(name) for name in _ENVIRONMENT)
     with _default_lock:
         client = _default_clients.get(settings)
         if client is None or client.closed:  # closed by the app: start a fresh one
-            client = _default_clients[settings] = ComfyUI()
+            several = len(server_urls(settings[0])) > 1
+            client = _default_clients[settings] = ComfyUIPool() if several else ComfyUI()
         return client
 
 

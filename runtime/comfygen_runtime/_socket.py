@@ -94,7 +94,7 @@ class SocketMux:
         headers: Mapping[str, str],
         *,
         on_open: Callable[[], None],
-        on_status: Callable[[], None],
+        on_status: Callable[[Mapping[str, Any]], None],
     ) -> None:
         self._url = url
         self._headers = dict(headers)
@@ -238,7 +238,7 @@ class SocketMux:
         elif kind == "executing":
             self._executing = None
         if kind == "status":
-            self._on_status()
+            self._on_status(data)
         self._deliver(prompt_id, ServerMessage(kind, data))
 
     def _route_binary(self, frame: bytes) -> None:

@@ -27,7 +27,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -347,8 +347,8 @@ class FakeComfyUI:
     Fault injection (plain attributes, set any time): `node_delay` (seconds each executed
     node takes; `node_delays` overrides it per class, e.g. {"ColorTransfer": 2.0}), `http_delay`,
     `drop_ws_after_frames`, `fail_next_post_prompt_after_accept`, `fail_next_requests`,
-    `send_previews`, `history_write_delay`; and `delete_from_queue`, `hold`/`release`,
-    `restart`.
+    `send_previews`, `history_write_delay`, `missing_classes`; and `delete_from_queue`,
+    `hold`/`release`, `restart` (or its halves `go_down` and `come_back`).
 
     Model files: `models` maps a model folder as ComfyUI names it ("checkpoints", "vae",
     "text_encoders" or its legacy "clip", "diffusion_models" or "unet", "loras", ...) to the
@@ -384,6 +384,7 @@ class FakeComfyUI:
         self._node_classes = dict(node_classes or {})
         # False: a server from before /api/jobs existed (those paths answer 404).
         self.jobs_api = jobs_api
+        self._missing_classes: frozenset[str] = frozenset()
         self.models = models
         self.base_url = ""
         self.port = 0
@@ -435,7 +436,22 @@ class FakeComfyUI:
     @models.setter
     def models(self, value: Mapping[str, Sequence[str]] | None) -> None:
         self._models = Models(value)
-        self._node_defs = self._models.node_defs()
+        self._refresh_defs()
+
+    @property
+    def missing_classes(self) -> frozenset[str]:
+        """Node classes this server does not have (a custom node pack not installed):
+        absent from GET /object_info, and a prompt using one is rejected as unknown."""
+        return self._missing_classes
+
+    @missing_classes.setter
+    def missing_classes(self, value: Iterable[str]) -> None:
+        self._missing_classes = frozenset(value)
+        self._refresh_defs()
+
+    def _refresh_defs(self) -> None:
+        defs = self._models.node_defs()
+        self._node_defs = {k: v for k, v in defs.items() if k not in self._missing_classes}
         self._object_info_text = None
 
     def _reset_process(self) -> None:
@@ -479,6 +495,14 @@ class FakeComfyUI:
         after the restart), history cleared unless `keep_history`, temp files deleted, the
         prompt counter and the execution cache reset. `downtime`: seconds the port is closed.
         """
+        await self.go_down(lose_queue=lose_queue, keep_history=keep_history)
+        if downtime > 0:
+            await asyncio.sleep(downtime)
+        await self.come_back()
+
+    async def go_down(self, *, lose_queue: bool = True, keep_history: bool = False) -> None:
+        """The first half of `restart`: the port closes and the state is lost as there;
+        the server stays down (connections refused) until `come_back()`."""
         running = list(self._queue.currently_running.values())
         await self._shutdown()
         self._queue.currently_running = {}
@@ -493,8 +517,9 @@ class FakeComfyUI:
         temp = self._dir("temp")
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir()
-        if downtime > 0:
-            await asyncio.sleep(downtime)
+
+    async def come_back(self) -> None:
+        """Serve again on the same port after `go_down()`."""
         await self._serve(self.port)
 
     async def _serve(self, port: int) -> None:
@@ -1537,6 +1562,8 @@ class FakeComfyUI:
     def _live_object_info(self) -> dict[str, Any]:
         info = self._models.object_info() if self._models else dict(object_info())
         info.update(self._node_classes)
+        for name in self._missing_classes:
+            info.pop(name, None)
         images = self._input_images()
         for name in ("LoadImage", "LoadImageMask"):
             if name in info:
