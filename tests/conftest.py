@@ -1,15 +1,29 @@
+"""The one source of the tests' fixtures, paths and helpers.
+
+Fixtures: `fake_comfyui`, `start_fake_comfyui` (a factory), `fake_runninghub`,
+`comfyui_url`/`comfyui` (a live server with COMFYUI_URL, else a fake), `write_workflow`,
+`make_module`. Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
+(hypothesis example counts by profile).
+"""
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
 
+from tests.fakes import FakeComfyUI, FakeRunningHub, running_fake_comfyui
+
 WriteWorkflow = Callable[..., Path]
+TESTS = Path(__file__).parent  # the tests' data folders (fakes, golden, ui_format) are here
+ROOT = TESTS.parent  # the repository
+EXAMPLES = ROOT / "examples" / "workflows"
 
 # Hypothesis: `HYPOTHESIS_PROFILE=ci` (what .ci/run sets) runs every property test with its
 # full number of examples, derandomized so a CI run is reproducible; the default "dev"
@@ -44,9 +58,6 @@ def node(class_type: str, title: str = "", **inputs: Any) -> dict[str, Any]:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
 
-ROOT = Path(__file__).parent.parent
-
-
 def pytest_configure(config: pytest.Config) -> None:
     # The generated example package `gen` lives in examples/; tests import it as apps do.
     import sys
@@ -55,25 +66,49 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-async def fake_comfyui() -> Any:
+async def fake_comfyui() -> AsyncIterator[FakeComfyUI]:
     """A protocol-faithful fake ComfyUI on 127.0.0.1 (fault injection available)."""
-    from tests.fakes import FakeComfyUI
-
-    server = FakeComfyUI()
-    await server.start()
-    try:
+    async with running_fake_comfyui() as server:
         yield server
+
+
+@pytest.fixture
+async def start_fake_comfyui() -> AsyncIterator[Callable[[], Awaitable[FakeComfyUI]]]:
+    """Start as many fresh fake ComfyUI servers as a test needs; all stopped after it."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start() -> FakeComfyUI:
+            return await stack.enter_async_context(running_fake_comfyui())
+
+        yield start
+
+
+# The example workflows RunningHub serves in the tests: the ids examples/comfygen.toml gives
+# them (examples/gen records those), and one more for the upload example.
+RUNNINGHUB_EXAMPLES = {
+    "1987654321": "invert_color_image",
+    "1987654322": "text_preview",
+    "1987654323": "invert_uploaded_image",
+}
+
+
+@pytest.fixture
+async def fake_runninghub() -> AsyncIterator[FakeRunningHub]:
+    """A fake RunningHub on 127.0.0.1 serving the example workflows (`RUNNINGHUB_EXAMPLES`);
+    it runs their tasks on a fake ComfyUI of its own."""
+    hub = FakeRunningHub()
+    await hub.start()
+    for workflow_id, name in RUNNINGHUB_EXAMPLES.items():
+        hub.add_workflow(workflow_id, json.loads((EXAMPLES / f"{name}.json").read_text()))
+    try:
+        yield hub
     finally:
-        await server.stop()
+        await hub.stop()
 
 
 @pytest.fixture
 async def comfyui_url() -> Any:
     """`COMFYUI_URL` when set (a live server), else a fresh fake server."""
-    import os
-
-    from tests.fakes import FakeComfyUI
-
     live = os.environ.get("COMFYUI_URL")
     if live:
         yield live.rstrip("/")
@@ -121,3 +156,10 @@ def make_module(tmp_path: Path) -> Callable[..., Any]:
             sys.path.remove(str(tmp_path / package))
 
     return make
+
+
+def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (10, 200, 30)) -> bytes:
+    """A real PNG file of one colour (what the fake ComfyUI's nodes read and write)."""
+    from tests.fakes._images import encode_png
+
+    return encode_png(width, height, rgb)

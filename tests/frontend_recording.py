@@ -1,6 +1,6 @@
 """The real ComfyUI editor's conversions of the official templates, recorded as test data.
 
-`tests/test_ui_format.py` compares comfygen's UI-format conversion (`comfygen._ui`) with what
+`tests/unit/test_ui_format.py` compares comfygen's UI-format conversion (`comfygen._ui`) with what
 the ComfyUI frontend itself sends: every official template (`comfyui-workflow-templates-json`)
 loaded into the editor with `app.loadGraphData(...)` on the recorded ComfyUI 0.33.0 schema,
 then `(await app.graphToPrompt()).output`. This module finds the templates, reads the recording

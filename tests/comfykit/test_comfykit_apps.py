@@ -1,0 +1,314 @@
+"""Call patterns of real comfykit applications, run with comfykit 0.1.12 and with comfygen.
+
+Each test runs one pattern the way public comfykit apps do (Pixelle-Video, Pixelle-MCP, a
+Gradio app, LoRA batch scripts, a TTS adapter...) against fresh fake servers: once with
+comfykit's own `ComfyKit` and once with `from comfygen import ComfyKit`, and compares what
+an app observes — status, texts, media, the graph the server received. Where comfygen
+differs on purpose, the test asserts both behaviours and README "Coming from comfykit"
+lists the difference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from comfykit import ComfyKit as OracleKit  # comfykit 0.1.12, the behaviour to match
+
+from comfygen import ComfyKit
+from tests.conftest import node
+from tests.fakes import FakeComfyUI
+from tests.fakes._images import encode_png, probe_png
+
+Fakes = Callable[[], Awaitable[FakeComfyUI]]
+
+
+def _write(tmp_path: Path, name: str, graph: dict[str, Any]) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(graph), encoding="utf-8")
+    return path
+
+
+async def _oracle(fake: FakeComfyUI, workflow: Path | str, params: dict[str, Any]) -> Any:
+    # comfykit's websocket executor: its http executor sleeps 1 s between history polls.
+    kit: Any = OracleKit(comfyui_url=fake.base_url, executor_type="websocket")
+    return await kit.execute(str(workflow), params)
+
+
+async def _ours(fake: FakeComfyUI, workflow: Path | str, params: dict[str, Any]) -> Any:
+    async with ComfyKit(comfyui_url=fake.base_url) as kit:
+        return await kit.execute(workflow, params)
+
+
+async def _download(url: str) -> bytes:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        reply = await http.get(url)
+    assert reply.status_code == 200, url
+    return reply.content
+
+
+# -- one name on several nodes with different saved values ----------------------------------
+
+SHARED_WORD = {
+    "1": node("PrimitiveString", "$word.value", value="a"),
+    "2": node("PrimitiveString", "$word.value", value="b"),
+    "3": node("StringConcatenate", "", string_a=["1", 0], string_b=["2", 0], delimiter=""),
+    "4": node("PreviewAny", "$output.text", source=["3", 0]),
+}
+
+
+async def test_one_name_with_different_saved_values(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # comfykit runs this workflow (the build used to refuse it as conflicting-bindings).
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, {"word": "z"})
+    gen = await _ours(gen_fake, workflow, {"word": "z"})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    assert kit.texts == gen.texts == ["zz"], "the caller's value sets every node"
+    assert [p["prompt"] for p in gen_fake.prompts_received] == [
+        p["prompt"] for p in kit_fake.prompts_received
+    ]
+
+    # Without a value comfykit writes the last node's saved value into every node ("bb"),
+    # silently changing node 1; comfygen leaves each node its own value ("ab").
+    kit = await _oracle(kit_fake, workflow, {})
+    gen = await _ours(gen_fake, workflow, {})
+    assert (kit.texts, gen.texts) == (["bb"], ["ab"])
+
+
+async def test_shared_name_in_generated_code(
+    make_module: Callable[..., Any], fake_comfyui: FakeComfyUI
+) -> None:
+    import inspect
+
+    from comfygen_runtime import ComfyUI
+
+    module = make_module(SHARED_WORD, "shared_word")
+    parameter = inspect.signature(module.shared_word).parameters["word"]
+    assert parameter.default is None and "None" in str(parameter.annotation)
+    async with ComfyUI(fake_comfyui.base_url) as client:
+        kept = await module.shared_word(client=client)
+        given = await module.shared_word(word="z", client=client)
+    assert [t.text for t in kept.text] == ["ab"] and [t.text for t in given.text] == ["zz"]
+
+
+# -- loader inputs without `~` are uploaded ---------------------------------------------------
+
+INVERT_UPLOAD = {
+    "1": node("LoadImage", "$image.image", image="example.png"),
+    "2": node("ImageInvert", "", image=["1", 0]),
+    "3": node("SaveImage", "$output.result", images=["2", 0], filename_prefix="inv"),
+}
+
+
+@pytest.mark.parametrize("given", ["path", "url", "server name"])
+async def test_loader_input_without_upload_marker(
+    tmp_path: Path, start_fake_comfyui: Fakes, given: str
+) -> None:
+    # Three of Pixelle-Video's shipped workflows title LoadImage `$image.image` and pass a
+    # local path or a URL: comfykit uploads it although the title has no `~`.
+    workflow = _write(tmp_path, "invert_upload", INVERT_UPLOAD)
+    picture = encode_png(6, 4, (200, 40, 10))
+    local = tmp_path / "photo.png"
+    local.write_bytes(picture)
+    media_host = await start_fake_comfyui()  # serves the picture over http for the URL case
+    media_host.file("output", "photo.png").write_bytes(picture)
+    value = {
+        "path": str(local),
+        "url": f"{media_host.base_url}/view?filename=photo.png&type=output",
+        "server name": "photo.png",
+    }[given]
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    for fake in (kit_fake, gen_fake):
+        fake.file("input", "photo.png").write_bytes(picture)  # for the server-name case
+    kit = await _oracle(kit_fake, workflow, {"image": value})
+    gen = await _ours(gen_fake, workflow, {"image": value})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    kit_png, gen_png = await _download(kit.images[0]), await _download(gen.images[0])
+    assert probe_png(gen_png) == (6, 4, (55, 215, 245))
+    if given == "server name":
+        # A comfykit bug comfygen fixes: for a loader input, comfykit drops a string that is
+        # neither a URL nor a local file, so the node silently loads the workflow's own file.
+        assert kit_fake.prompts_received[0]["prompt"]["1"]["inputs"]["image"] == "example.png"
+        assert probe_png(kit_png) == (64, 64, (165, 115, 55))  # the fake's example.png
+    else:
+        assert probe_png(kit_png) == probe_png(gen_png)
+    uploaded = bool(gen_fake.upload_requests)
+    assert uploaded == bool(kit_fake.upload_requests) == (given != "server name")
+    sent = gen_fake.prompts_received[0]["prompt"]["1"]["inputs"]["image"]
+    # comfygen names uploads by content (the same bytes are sent once per server).
+    assert sent.startswith("comfygen-") if uploaded else sent == "photo.png"
+
+
+# -- comfykit's attributes --------------------------------------------------------------------
+
+
+def test_attributes_are_comfykits(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RUNNINGHUB_API_KEY", "COMFYUI_API_KEY", "RUNNINGHUB_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    kit = ComfyKit(executor_type="HTTP", cookies="session=1")
+    assert kit.executor_type == "http"  # comfykit lowercases it
+    assert kit.cookies == "session=1"
+    # No RunningHub key: comfykit's attributes are plain values, not errors.
+    assert kit.runninghub_api_key is None and kit.runninghub_timeout is None
+    assert kit.runninghub_retry_count == 3 and kit.runninghub_instance_type is None
+    assert kit.runninghub_url == "https://www.runninghub.ai"
+    kit.executor_type = "WebSocket"
+    assert kit.executor_type == "websocket"
+
+
+async def test_attributes_can_be_set_and_take_effect(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # Apps build one kit and point it elsewhere later (config hot reload, a settings page).
+    first, second = await start_fake_comfyui(), await start_fake_comfyui()
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    async with ComfyKit(comfyui_url=first.base_url) as kit:
+        assert (await kit.execute(workflow, {})).status == "completed"
+        kit.comfyui_url = second.base_url
+        kit.api_key = "secret-key"
+        result = await kit.execute(workflow, {})
+        assert result.status == "completed" and result.images == []
+        assert result.texts == ["ab"]
+        assert "secret-key" not in repr(kit)
+    assert (len(first.prompts_received), len(second.prompts_received)) == (1, 1)
+
+
+# -- types from the server that runs the workflow --------------------------------------------
+
+CUSTOM_SPEED = {
+    "1": node("EmptyImage", "$width", width=8, height=8, batch_size=1, color=0),
+    "2": node("MyCustomSpeed", "$speed", speed=1, image=["1", 0]),  # the editor saved 1.0 as 1
+    "3": node("SaveImage", "$output.image", images=["1", 0], filename_prefix="x"),
+}
+SPEED_NODE = {
+    "input": {"required": {"image": ["IMAGE"], "speed": ["FLOAT", {"min": 0.0, "max": 5.0}]}},
+    "output": ["IMAGE"], "output_name": ["IMAGE"], "name": "MyCustomSpeed",
+    "display_name": "My custom speed", "category": "custom", "output_node": False,
+}  # fmt: skip
+
+
+async def test_a_custom_nodes_float_takes_a_float(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # The node is unknown to comfygen's bundled schema and saved `1`: typed by that value,
+    # the kit still passes 1.2 through and lets the server decide, as comfykit does.
+    workflow = _write(tmp_path, "custom_speed", CUSTOM_SPEED)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, {"speed": 1.2})
+    gen = await _ours(gen_fake, workflow, {"speed": 1.2})
+    # (the fakes cannot run a custom node: both get the server's missing-node refusal)
+    assert (kit.status, gen.status) == ("error", "error")
+    sent = [p["prompt"]["2"]["inputs"]["speed"] for p in (*kit_fake.prompts_received,
+                                                          *gen_fake.prompts_received)]  # fmt: skip
+    assert sent == [1.2, 1.2]
+
+
+async def test_the_kits_server_schema_decides(tmp_path: Path, start_fake_comfyui: Fakes) -> None:
+    # The server lists the custom node (FLOAT in [0, 5]) and a narrower EmptyImage.width:
+    # the kit types the workflow with *its server's* definitions.
+    workflow = _write(tmp_path, "custom_speed", CUSTOM_SPEED)
+    server = await start_fake_comfyui()
+    narrow = json.loads(json.dumps(server_object_info()["EmptyImage"]))
+    narrow["input"]["required"]["width"][1]["max"] = 64
+    server.node_classes = {"MyCustomSpeed": SPEED_NODE, "EmptyImage": narrow}
+    async with ComfyKit(comfyui_url=server.base_url) as kit:
+        fast = await kit.execute(workflow, {"speed": 7.5})
+        wide = await kit.execute(workflow, {"width": 100})
+        ok = await kit.execute(workflow, {"speed": 2.5, "width": 64})
+    assert fast.status == "error" and "speed" in (fast.msg or "") and "5" in (fast.msg or "")
+    assert wide.status == "error" and "width" in (wide.msg or "") and "64" in (wide.msg or "")
+    assert len(server.prompts_received) == 1, "what the server would refuse is never sent"
+    assert server.prompts_received[0]["prompt"]["2"]["inputs"]["speed"] == 2.5
+    assert ok.status == "error", "the fake cannot run the custom node"
+
+
+async def test_nodes_installed_later_are_seen(tmp_path: Path, start_fake_comfyui: Fakes) -> None:
+    # A kit made before the custom node was installed re-reads /object_info when a workflow
+    # uses a class it did not list, so the server's definition applies from then on.
+    workflow = _write(tmp_path, "custom_speed", CUSTOM_SPEED)
+    server = await start_fake_comfyui()
+    async with ComfyKit(comfyui_url=server.base_url) as kit:
+        before = await kit.execute(workflow, {"speed": 7.5})  # typed by value: sent
+        server.node_classes = {"MyCustomSpeed": SPEED_NODE}
+        after = await kit.execute(workflow, {"speed": 7.5})  # now bounded by [0, 5]
+    assert len(server.prompts_received) == 1 and before.status == "error"
+    assert after.status == "error" and "speed" in (after.msg or "")
+
+
+def server_object_info() -> dict[str, Any]:
+    from tests.fakes._graph import object_info
+
+    return dict(object_info())
+
+
+# -- the api_key reaches partner (API) nodes ---------------------------------------------------
+
+
+async def test_api_key_is_sent_as_comfykit_sends_it(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    oracle: Any = OracleKit(comfyui_url=kit_fake.base_url, executor_type="websocket",
+                            api_key="key-1")  # fmt: skip
+    kit = await oracle.execute(str(workflow), {})
+    async with ComfyKit(comfyui_url=gen_fake.base_url, api_key="key-1") as ours:
+        gen = await ours.execute(workflow, {})
+    assert (kit.status, gen.status) == ("completed", "completed")
+    for fake in (kit_fake, gen_fake):
+        (body,) = fake.prompts_received
+        assert body["extra_data"]["api_key_comfy_org"] == "key-1"
+        assert fake.prompt_authorizations == ["Bearer key-1"]
+
+
+# -- RunningHub: no time limit unless one is set; a timeout leaves the paid task running ------
+
+
+async def test_runninghub_timeout_leaves_the_task_running(tmp_path: Path) -> None:
+    from tests.fakes import FakeRunningHub, Scenario
+    from tests.fakes.runninghub import DEFAULT_API_KEY
+
+    hub = FakeRunningHub()
+    await hub.start()
+    try:
+        hub.add_workflow("555", SHARED_WORD)
+        hub.scenarios = [Scenario("slow", polls=10_000)]
+        settings: dict[str, Any] = {
+            "runninghub_url": hub.base_url,
+            "runninghub_api_key": DEFAULT_API_KEY,
+        }
+        assert ComfyKit(**settings).runninghub_timeout is None, "comfykit's default: no limit"
+        async with ComfyKit(**settings, runninghub_timeout=0.2) as kit:
+            ours = await kit.execute("555", {"word": "z"})
+        oracle: Any = OracleKit(**settings, runninghub_timeout=1)
+        theirs = await oracle.execute("555", {"word": "z"})
+        await oracle.close()
+    finally:
+        await hub.stop()
+    # comfykit reports "error" with "timeout" in its message; comfygen says "timeout".
+    assert theirs.status == "error" and "timeout" in theirs.msg
+    assert ours.status == "timeout" and ours.prompt_id == next(iter(hub.tasks))
+    assert "left running" in (ours.msg or "")
+    assert hub.cancelled == [], "neither cancels the paid task"
+
+
+async def test_execute_with_an_idempotency_key_runs_once(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # A task queue redelivers a task: the second execute attaches to the first job.
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    server = await start_fake_comfyui()
+    async with ComfyKit(comfyui_url=server.base_url) as kit:
+        first = await kit.execute(workflow, {"word": "q"}, idempotency_key="task-7")
+    async with ComfyKit(comfyui_url=server.base_url) as restarted:  # another process, say
+        again = await restarted.execute(workflow, {"word": "q"}, idempotency_key="task-7")
+    assert (first.status, again.status) == ("completed", "completed")
+    assert first.prompt_id == again.prompt_id and again.texts == ["qq"]
+    assert len(server.prompts_received) == 1 and server.executions == [first.prompt_id]
