@@ -3,11 +3,13 @@
 Fixtures: `fake_comfyui`, `start_fake_comfyui` (a factory), `fake_runninghub`,
 `comfyui_url`/`comfyui` (a live server with COMFYUI_URL, else a fake), `write_workflow`,
 `make_module`. Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
-(hypothesis example counts by profile).
+(hypothesis example counts by profile), `SlowCancel` (a `FakeBackend` whose cancel waits
+for the test).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfygen_runtime import Ticket
+from comfygen_runtime.testing import FakeBackend
 from hypothesis import settings
 
 from tests.fakes import FakeComfyUI, FakeRunningHub, running_fake_comfyui
@@ -163,3 +167,18 @@ def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (10, 200, 3
     from tests.fakes._images import encode_png
 
     return encode_png(width, height, rgb)
+
+
+class SlowCancel(FakeBackend):
+    """A `FakeBackend` whose cancel waits until the test sets `answer` (`cancelling` is
+    set once a cancel has begun): a server far away, without the clock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelling = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def cancel(self, ticket: Ticket) -> bool:
+        self.cancelling.set()
+        await self.answer.wait()
+        return await super().cancel(ticket)

@@ -15,7 +15,6 @@ the server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import json
@@ -151,8 +150,9 @@ class JobRegistry:
         """Cancel a job and wait until it has ended (on the server too)."""
         if job.task is not None and not job.task.done():
             job.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(job.task)
+            # Waited for, not awaited: the task's own cancellation is no error here, but a
+            # cancellation of our caller must propagate (it would pass for the task's).
+            await asyncio.wait({job.task})
         await job.wait()
 
     async def close(self) -> None:

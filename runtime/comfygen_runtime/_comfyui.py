@@ -14,6 +14,11 @@ come from recordings of a real ComfyUI server:
   by another client) raises `JobLostError` instead of waiting forever.
 - A submission that fails mid-way (connection reset, 5xx) is never blindly repeated: the
   server is asked whether it knows the prompt_id first, so no job runs twice.
+- A prompt id submitted again (an idempotency key whose job failed) keeps its old history
+  record until the new run ends: that record is deleted before the new submission, and a
+  job whose queue number is known accepts only the record with that number.
+- A job submitted with an idempotency key carries the fingerprint of its request in
+  `extra_data`, which the server keeps in its queue and history: a lookup reports it.
 - Cancelling cancels only our job: `/api/jobs/{id}/cancel`, or on older servers a queue
   delete plus an interrupt targeted at the prompt_id. Never a global interrupt.
 - First contact: a server never reached fails at once (within `connect_timeout`), naming
@@ -63,6 +68,18 @@ __all__ = ["ComfyUI"]
 logger = logging.getLogger("comfygen_runtime")
 
 _SOCKET_WAIT = 10.0  # seconds a submission waits for the socket before it polls instead
+_FINGERPRINT = "comfygen_fingerprint"  # extra_data key: the request a key's job was made for
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the server has under a prompt id: where the job is, its queue number, the
+    fingerprint it was submitted with, and its history record once it has ended."""
+
+    state: JobState
+    number: float | None = None
+    fingerprint: str | None = None
+    record: dict[str, Any] | None = None
 
 
 @dataclass(eq=False)
@@ -117,8 +134,9 @@ class _Connection:
         info = status.get("exec_info") if isinstance(status, Mapping) else None
         remaining = info.get("queue_remaining") if isinstance(info, Mapping) else None
         if isinstance(remaining, int) and not isinstance(remaining, bool):
-            ours = {i.prompt_id for i in self.mux.inboxes() if i.accepted_at is not None}
-            self.queued_by_others = max(0, remaining - len(ours))
+            # This client's jobs there, in every event loop: they are not the others'.
+            ours = sum(connection.mux.accepted_jobs for connection in self.client._loops.all())
+            self.queued_by_others = max(0, remaining - ours)
         self._schedule_reconcile()
 
     # A `status` broadcast may mean a job of ours ended unseen (deleted by another client,
@@ -497,6 +515,28 @@ class ComfyUI:
     async def _knows(self, prompt_id: str) -> bool:
         return await self._state(prompt_id) is not None
 
+    async def _found(self, prompt_id: str) -> _Known | None:
+        """Like `_state`, with the job's queue number and fingerprint (from the queue
+        items, which carry them; /api/jobs does not)."""
+        queue = await self._json("GET", "/queue")
+        queue = queue if isinstance(queue, dict) else {}
+        sections: tuple[tuple[JobState, str], ...] = (
+            ("running", "queue_running"),
+            ("pending", "queue_pending"),
+        )
+        for live, section in sections:
+            for item in queue.get(section) or []:
+                if isinstance(item, list) and len(item) > 1 and item[1] == prompt_id:
+                    return _Known(live, _number(item), _fingerprint(item))
+        record = await self._history(prompt_id)
+        if record is None:
+            return None
+        prompt = record.get("prompt")
+        ended: JobState = "done" if _succeeded(record) else "failed"
+        if not isinstance(prompt, list):
+            return _Known(ended, record=record)
+        return _Known(ended, _number(prompt), _fingerprint(prompt), record)
+
     # -- the job steps (see _backend.Backend) ------------------------------------------
 
     def _register(self, connection: _Connection, ticket: _ComfyTicket) -> Inbox:
@@ -519,20 +559,32 @@ class ComfyUI:
         ticket = _ComfyTicket(job_id, self.base_url)
         inbox = self._register(connection, ticket)  # first: no end can slip past unseen
         try:
-            found = await self._state(job_id)
+            found = await self._found(job_id)
         except BaseException:
             connection.mux.unregister(inbox)
             raise
-        if found is None or found[1] is not None:
+        if found is None or found.record is not None:
             connection.mux.unregister(inbox)
             ticket.inbox = None
         if found is None:
             return None
-        ticket.state, ticket.record = found
+        ticket.state, ticket.record = found.state, found.record
+        ticket.number, ticket.fingerprint = found.number, found.fingerprint
         if ticket.inbox is not None:
-            inbox.accepted_at = time.monotonic()
+            connection.mux.accept(inbox)
             await connection.mux.ensure_open(_SOCKET_WAIT)
         return ticket
+
+    async def forget(self, ticket: Ticket) -> None:
+        """Delete a failed job's history record: the server keeps it under the prompt id
+        until a new run of that id ends, and it must not pass for the new run's."""
+        reply = await self._request("POST", "/history", json={"delete": [ticket.job_id]})
+        if reply.status_code != 200:
+            raise BackendUnavailableError(
+                f"ComfyUI at {self._config.display_url} did not delete the failed record of "
+                f"job {ticket.job_id} (POST /history answered HTTP {reply.status_code}), so "
+                "the job is not submitted again"
+            )
 
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
         connection = self._connection()
@@ -549,31 +601,37 @@ class ComfyUI:
         await self._reach(connection)
         ticket = _ComfyTicket(job_id, self.base_url, seeds=dict(prepared.seeds))
         ticket.graph = prepared.payload
+        ticket.fingerprint = prepared.fingerprint
         inbox = self._register(connection, ticket)  # before the POST: no message is missed
         try:
             if await connection.mux.ensure_open(_SOCKET_WAIT):
                 ticket.socket_epoch = connection.mux.opened
-            ticket.number = await self._post_prompt(spec, connection, job_id, prepared.payload)
+            ticket.number = await self._post_prompt(spec, connection, job_id, prepared)
         except BaseException:
             connection.mux.unregister(inbox)
             raise
-        inbox.accepted_at = time.monotonic()
+        connection.mux.accept(inbox)
         return ticket
 
     async def _post_prompt(
-        self, spec: WorkflowSpec, connection: _Connection, prompt_id: str, graph: Any
+        self, spec: WorkflowSpec, connection: _Connection, prompt_id: str, prepared: Prepared
     ) -> float | None:
         """POST /prompt exactly once in effect: after an unclear failure, ask before retrying.
 
-        Returns the server's queue number for the job, when its answer said.
+        Returns the server's queue number for the job, when it is known.
         """
         body: dict[str, Any] = {
-            "prompt": graph,
+            "prompt": prepared.payload,
             "client_id": connection.client_id,
             "prompt_id": prompt_id,
         }
+        extra: dict[str, Any] = {}
         if self._config.comfy_org_api_key is not None:
-            body["extra_data"] = {"api_key_comfy_org": self._config.comfy_org_api_key.reveal()}
+            extra["api_key_comfy_org"] = self._config.comfy_org_api_key.reveal()
+        if prepared.fingerprint is not None:
+            extra[_FINGERPRINT] = prepared.fingerprint
+        if extra:
+            body["extra_data"] = extra
 
         async def attempt() -> float | None:
             try:
@@ -581,19 +639,28 @@ class ComfyUI:
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 raise Transient(describe_failure(error)) from None  # nothing reached the server
             except httpx.TransportError as error:
-                if await self._accepted(prompt_id, settle=True):
-                    return None
+                accepted = await self._accepted(prompt_id, settle=True)
+                if accepted is not None:
+                    return accepted.number
                 raise Transient(describe_failure(error)) from None
             if reply.status_code == 200:
                 with contextlib.suppress(ValueError, AttributeError):
                     number = reply.json().get("number")
                     return float(number) if isinstance(number, (int, float)) else None
                 return None
+            if reply.status_code in (401, 403):
+                raise BackendUnavailableError(
+                    f"ComfyUI at {self._config.display_url} refused the job (HTTP "
+                    f"{reply.status_code}): check api_key, cookies or the credentials in the URL"
+                )
+            if reply.status_code == 429:  # turned away before handling it: try again later
+                raise Transient("HTTP 429")
             if reply.status_code < 500:
                 raise rejection(spec, reply.status_code, _json_or_none(reply))
             # 503: the server (or a proxy) turned the request away before handling it
-            if await self._accepted(prompt_id, settle=reply.status_code != 503):
-                return None
+            accepted = await self._accepted(prompt_id, settle=reply.status_code != 503)
+            if accepted is not None:
+                return accepted.number
             raise Transient(f"HTTP {reply.status_code}")
 
         try:
@@ -605,23 +672,26 @@ class ComfyUI:
                 f"ComfyUI at {self._config.display_url} did not accept the job ({failure.problem})"
             ) from None
 
-    async def _accepted(self, prompt_id: str, *, settle: bool) -> bool:
-        """After a POST whose outcome is unclear: did the server queue the job?
+    async def _accepted(self, prompt_id: str, *, settle: bool) -> _Known | None:
+        """After a POST whose outcome is unclear: what the server has under the id (None:
+        it did not queue the job). A failed run's record under the same id was deleted
+        before the submission (`forget`), so any record found is this submission's.
 
         With `settle`, the server may still be validating the prompt (a proxy timed out
         first), so an unknown id is asked about again over a few seconds before it counts
         as not queued.
         """
 
-        async def ask() -> None:
-            if not await self._knows(prompt_id):
+        async def ask() -> _Known:
+            found = await self._found(prompt_id)
+            if found is None:
                 raise Transient("unknown")
+            return found
 
         try:
-            await retry(ask, attempts=4 if settle else 1, first=0.5, maximum=2.0)
+            return await retry(ask, attempts=4 if settle else 1, first=0.5, maximum=2.0)
         except Transient:
-            return False
-        return True
+            return None
 
     async def follow(self, spec: WorkflowSpec, ticket: Ticket, events: Events) -> Any:
         """Deliver the job's events until it is done; return its record (as in /history).
@@ -635,11 +705,14 @@ class ComfyUI:
         job = _own(ticket)
         connection = self._connection()
         mux = connection.mux
-        inbox = job.inbox
+        # Each follow has its own inbox: the first one takes the submission's (which has
+        # every message since the POST); a later one (a handle awaited again) registers
+        # anew, so an earlier follow ending cannot take its messages away.
+        inbox, job.inbox = job.inbox, None
         complete = inbox is not None and job.socket_epoch == mux.opened
         if inbox is None:
-            inbox = self._register(connection, job)
-            inbox.accepted_at = time.monotonic()
+            inbox = mux.register(job.job_id)
+            mux.accept(inbox)
             await mux.ensure_open(_SOCKET_WAIT)
         # Counting nodes costs a little per job: only for someone who listens.
         progress = Progress(job.graph if events.listening else None)
@@ -656,7 +729,6 @@ class ComfyUI:
             return await self._follow(job, inbox, complete, progress, events)
         finally:
             mux.unregister(inbox)
-            job.inbox = None
 
     async def _follow(
         self,
@@ -791,13 +863,28 @@ def _own(ticket: Ticket) -> _ComfyTicket:
     return _ComfyTicket(ticket.job_id, ticket.server, ticket.state, ticket.record, ticket.seeds)
 
 
+def _number(item: list[Any]) -> float | None:
+    """The queue number of a queue item or history `prompt`: `[number, prompt_id, ...]`."""
+    number = item[0] if item else None
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        return float(number)
+    return None
+
+
+def _fingerprint(item: list[Any]) -> str | None:
+    """The request fingerprint in a queue item's or history `prompt`'s extra_data."""
+    extra = item[3] if len(item) > 3 and isinstance(item[3], Mapping) else {}
+    value = extra.get(_FINGERPRINT)
+    return value if isinstance(value, str) else None
+
+
 def _recorded(record: Mapping[str, Any], job: _ComfyTicket) -> bool:
     """Whether a history record is this submission's, not an earlier run's of the same id
     (a failed job submitted again under its idempotency key)."""
     prompt = record.get("prompt")
     if job.number is None or not isinstance(prompt, list) or not prompt:
         return True
-    return bool(prompt[0] == job.number)
+    return _number(prompt) == job.number
 
 
 def _finished(record: Mapping[str, Any]) -> bool:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import logging
 import os
 import time
@@ -164,6 +165,7 @@ class _PoolTicket(Ticket):
         self.member, self.inner, self.slot = member, inner, slot
         self.server = member.client.base_url
         self.state, self.record, self.seeds = inner.state, inner.record, dict(inner.seeds)
+        self.fingerprint = inner.fingerprint
         if slot is not None:  # a ticket dropped unfollowed (a handle) frees its slot
             weakref.finalize(self, slot.release)
 
@@ -468,12 +470,28 @@ class ComfyUIPool:
             self._down(member, error)
             return None
 
+    async def forget(self, ticket: Ticket) -> None:
+        """Drop the failed record of the job on every member that is up: the job may go to
+        any of them, and none may take an old record for the new run's."""
+        up = [member for member in self._members if member.up]
+        answers = await asyncio.gather(
+            *(member.client.forget(Ticket(ticket.job_id, member.client.base_url)) for member in up),
+            return_exceptions=True,
+        )
+        for member, answer in zip(up, answers, strict=True):
+            if isinstance(answer, BackendUnavailableError):
+                self._down(member, answer)  # out: no job goes there until it is probed
+            elif isinstance(answer, BaseException):
+                raise answer
+
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
         # Uploads go to the member chosen at submission: nothing to do before.
         return Prepared(dict(values))
 
     async def submit(self, spec: WorkflowSpec, prepared: Prepared, *, job_id: str) -> Ticket:
-        ticket = _PoolTicket(job_id, self.base_url, values=dict(prepared.payload))
+        ticket = _PoolTicket(
+            job_id, self.base_url, values=dict(prepared.payload), fingerprint=prepared.fingerprint
+        )
         await self._place(spec, ticket, set())
         return ticket
 
@@ -555,6 +573,7 @@ class ComfyUIPool:
             client = member.client
             try:
                 prepared = await client.prepare(spec, dict(job.values))  # uploads go there
+                prepared = dataclasses.replace(prepared, fingerprint=job.fingerprint)
                 # A job submitted again keeps the graph and seeds it had (uploads are named
                 # by content, so the graph names the same files on every member).
                 inner = await client.submit(spec, job.payload or prepared, job_id=job.job_id)

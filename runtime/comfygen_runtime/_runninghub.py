@@ -16,10 +16,11 @@ int64 (kept as strings here). The rules this client follows:
   or `timeout=` / `RUNNINGHUB_TIMEOUT` for the client). Cancelling the awaiting task
   cancels the remote task; so does a timeout, unless `cancel_on_timeout=False`.
 - RunningHub chooses task ids, so an idempotency key can only be remembered: this
-  client maps the job ids derived from keys to the task ids it created (the last
-  10,000). A second run with a key on the same client finds the task; another client,
-  another process or a restart does not, and creates a new task. A task id itself can
-  be attached to from anywhere (`attach(fn, prompt_id=task_id, client=hub)`).
+  client maps the job ids derived from keys to the task ids it created, with the
+  fingerprints of their requests (the last 10,000). A second run with a key on the same
+  client finds the task; another client, another process or a restart does not, and
+  creates a new task. A task id itself can be attached to from anywhere
+  (`attach(fn, prompt_id=task_id, client=hub)`).
 - A server never reached fails at once with the cause (refused, name not resolved,
   TLS, timeout); retries apply once RunningHub has answered.
 - The API key travels in request bodies only; it is never in a repr, log or message.
@@ -142,7 +143,8 @@ class RunningHub:
         self.cancel_on_timeout = cancel_on_timeout
         self._seen = False
         self._closed = False
-        self._tasks: OrderedDict[str, str] = OrderedDict()
+        # job ids (from idempotency keys) -> (task id, fingerprint of its request)
+        self._tasks: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self._loops: PerLoop[_Connection] = PerLoop(lambda: _Connection(self))
 
     def __repr__(self) -> str:
@@ -312,14 +314,17 @@ class RunningHub:
 
     def _task_id(self, job_id: str) -> str | None:
         """The task a job id stands for: a remembered key's task, or a task id itself."""
-        return self._tasks.get(job_id) or (job_id if job_id.isdigit() else None)
+        remembered = self._tasks.get(job_id)
+        if remembered is not None:
+            return remembered[0]
+        return job_id if job_id.isdigit() else None
 
     async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
         task_id = self._task_id(job_id)
         if task_id is None:
             return None
         code, message, data = await self._call("/task/openapi/outputs", {"taskId": task_id})
-        ticket = Ticket(task_id, self.base_url)
+        ticket = Ticket(task_id, self.base_url, fingerprint=self._tasks.get(job_id, ("", None))[1])
         if code == OK and isinstance(data, list):
             ticket.state, ticket.record = "done", {"code": code, "data": data}
         elif code == FAILED:
@@ -333,6 +338,9 @@ class RunningHub:
         else:
             raise runninghub_error(self._config.retry_count, code, message)
         return ticket
+
+    async def forget(self, ticket: Ticket) -> None:
+        """Nothing to drop: a task submitted again is a new task, with an id of its own."""
 
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
         """Upload media values; http(s) URLs go to RunningHub as they are (it fetches them,
@@ -373,10 +381,13 @@ class RunningHub:
         if code != OK or not isinstance(data, dict) or data.get("taskId") in (None, ""):
             raise runninghub_error(self._config.retry_count, code, message)
         task_id = str(data["taskId"])
-        self._tasks[job_id] = task_id
+        self._tasks[job_id] = (task_id, prepared.fingerprint)
+        self._tasks.move_to_end(job_id)
         while len(self._tasks) > _REMEMBERED:
             self._tasks.popitem(last=False)
-        ticket = Ticket(task_id, self.base_url, seeds=dict(prepared.seeds))
+        ticket = Ticket(
+            task_id, self.base_url, seeds=dict(prepared.seeds), fingerprint=prepared.fingerprint
+        )
         tips = json_object(data.get("promptTips"))
         if tips.get("node_errors"):
             await self.cancel(ticket)  # created, but it cannot run: do not pay for it

@@ -390,6 +390,7 @@ class FakeComfyUI:
         self.port = 0
         # observation
         self.prompts_received: list[dict[str, Any]] = []
+        self.requests_received: list[tuple[str, str]] = []  # (method, path) of every request
         self.prompt_authorizations: list[str | None] = []  # each POST /prompt's header
         self.executions: list[str] = []
         self.ws_connections_opened = 0
@@ -997,6 +998,7 @@ class FakeComfyUI:
 
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.requests_received.append((request.method, request.path))
         if self.http_delay > 0:
             await asyncio.sleep(self.http_delay)
         path = request.path

@@ -325,6 +325,8 @@ async def test_a_key_finds_its_job_on_any_server(fakes: list[FakeComfyUI]) -> No
             fake.release()
         again = await text_preview(text="keyed", client=two, idempotency_key="k1")
         assert (await attached.result()).prompt_id == again.prompt_id == handle.prompt_id
+        with pytest.raises(rt.IdempotencyConflictError):  # the key is bound to its values
+            await text_preview(text="other", client=two, idempotency_key="k1")
     assert again.server == handle.server
     assert sum(len(f.prompts_received) for f in fakes) == 1
     assert ran(holder, handle.prompt_id) == 1

@@ -30,7 +30,8 @@ from httpx_sse import aconnect_sse
 from mcp import Client, StdioServerParameters
 
 from comfygen._serve import Catalog, create_app, http_server, load_catalog
-from tests.conftest import ROOT
+from comfygen._serve._jobs import JobRegistry
+from tests.conftest import ROOT, SlowCancel
 from tests.fakes import FakeComfyUI, FakeRunningHub, models_used_by, running_fake_comfyui
 from tests.fakes.runninghub import DEFAULT_API_KEY
 
@@ -335,6 +336,24 @@ async def test_http_idempotency_key(http: httpx.AsyncClient, service: Service) -
     assert synced.status_code == 200 and synced.json()["id"] == first.json()["id"]
     assert synced.json()["outputs"]["preview"][0]["text"] == "once!"
     assert len(service.fake.prompts_received) == 1 and len(service.fake.executions) == 1
+
+
+async def test_cancelling_a_job_s_canceller_is_a_cancellation() -> None:
+    fake = SlowCancel()
+    fake.hang("text_preview")
+    catalog, _ = load_catalog([WORKFLOWS], backend=fake, backend_label="a fake backend")
+    registry = JobRegistry(catalog)
+    entry = catalog.entries["text_preview"]
+    job = registry.submit(entry, entry.params_model(text="x"))
+    await until(lambda: job.state == "running", "the job runs")
+    canceller = asyncio.ensure_future(registry.cancel(job))  # e.g. DELETE /jobs/{id}
+    await fake.cancelling.wait()
+    canceller.cancel()  # the request handler is cancelled (the client hung up)
+    fake.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await canceller
+    await job.wait()
+    assert job.state == "cancelled" and fake.cancelled == [fake.calls[0].job_id]
 
 
 async def test_an_idempotency_key_survives_a_restart_of_the_service(service: Service) -> None:
