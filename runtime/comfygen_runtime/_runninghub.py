@@ -11,7 +11,10 @@ int64 (kept as strings here). The rules this client follows:
   was sent, a 502/504 or other 5xx, a body that is not JSON) is raised, never retried.
 - Reads (outputs, status, cancel) are retried on any transient failure.
 - The task is polled with capped backoff (`804` running, `813` queued) until it has
-  outputs (`0`), failed (`805`, with `failedReason`) or vanished (`807`).
+  outputs (`0`), failed (`805`, with `failedReason`) or vanished (`807`). While it is
+  followed, RunningHub may fail to answer for `unavailable_after` seconds (gateway errors
+  come and go); after that the run fails with `BackendUnavailableError` naming the task,
+  which is left running (it is paid for: attach to it later), not cancelled.
 - A run waits as long as its task runs unless a timeout is set (the call's `timeout`,
   or `timeout=` / `RUNNINGHUB_TIMEOUT` for the client). Cancelling the awaiting task
   cancels the remote task; so does a timeout, unless `cancel_on_timeout=False`.
@@ -128,6 +131,7 @@ class RunningHub:
         connect_timeout: float = 5.0,
         busy_backoff: float = 5.0,
         max_poll_interval: float = 5.0,
+        unavailable_after: float = 60.0,
         randomize_seeds: bool = False,
         cancel_on_timeout: bool = True,
     ) -> None:
@@ -139,6 +143,7 @@ class RunningHub:
         self._connect_timeout = connect_timeout
         self._busy_backoff = busy_backoff
         self._max_poll_interval = max_poll_interval
+        self._unavailable_after = unavailable_after
         self._randomize_seeds = randomize_seeds
         self.cancel_on_timeout = cancel_on_timeout
         self._seen = False
@@ -183,7 +188,7 @@ class RunningHub:
         if isinstance(failure, _Busy):
             logger.info("RunningHub busy (%s), retrying", failure.code)
             return float(self._busy_backoff * 2 ** (state.attempt_number - 1))
-        return float(wait_exponential(multiplier=0.5, max=10.0)(state))
+        return float(wait_exponential(multiplier=0.5, max=self._max_poll_interval)(state))
 
     async def _call(
         self,
@@ -193,11 +198,13 @@ class RunningHub:
         creates: bool = False,
         files: Mapping[str, Any] | None = None,
         key_field: str = "apiKey",
+        patience: float | None = None,
     ) -> tuple[int, str, Any]:
         """POST to an endpoint; return its (code, msg, data) once the transport is sound.
 
         `creates`: the request creates a task, so only failures that prove nothing was
-        created are retried (see the module docstring).
+        created are retried (see the module docstring). Transient failures are retried
+        `retry_count` times, or for `patience` seconds when it is given.
         """
         http = self._connection().http
         where = redact_url(self._config.base_url)
@@ -245,13 +252,15 @@ class RunningHub:
             raise Transient(problem)
 
         try:
+            if patience is not None:
+                return await retry(attempt, patience=patience, wait=self._wait)
             return await retry(attempt, attempts=attempts, wait=self._wait)
         except _Busy as busy:  # still busy after the retries: the caller raises its error
             return busy.code, busy.message, busy.data
         except Transient as failure:
+            tried = f"{attempts} attempts" if patience is None else f"for {patience} s"
             raise BackendUnavailableError(
-                f"RunningHub at {where} is unavailable ({path}: {failure.problem}, "
-                f"{attempts} attempts)"
+                f"RunningHub at {where} is unavailable ({path}: {failure.problem}, {tried})"
             ) from None
 
     def _unknown_outcome(self, path: str, problem: str) -> BackendUnavailableError:
@@ -401,7 +410,7 @@ class RunningHub:
         async def poll() -> dict[str, Any]:
             nonlocal started
             code, message, data = await self._call(
-                "/task/openapi/outputs", {"taskId": ticket.job_id}
+                "/task/openapi/outputs", {"taskId": ticket.job_id}, patience=self._unavailable_after
             )
             if (code == OK and isinstance(data, list)) or code == FAILED:
                 return {"code": code, "msg": message, "data": data}

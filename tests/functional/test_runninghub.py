@@ -23,6 +23,11 @@ from tests.fakes.runninghub import DEFAULT_API_KEY, FIRST_TASK_ID
 EXAMPLES = ROOT / "examples" / "workflows"
 
 
+async def until(condition: Any) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 def hub(fake_runninghub: FakeRunningHub) -> FakeRunningHub:
     return fake_runninghub
@@ -191,6 +196,40 @@ async def test_gateway_errors_on_reads_are_retried(
     hub.scenarios = [Scenario("server_error", count=2)]
     result = await task
     assert result.preview[0].text == "reads!" and len(hub.tasks) == 1
+
+
+async def test_gateway_errors_while_following_are_ridden_out(
+    hub: FakeRunningHub, client: rt.RunningHub
+) -> None:
+    hub.polls_before_done = 3
+    events: list[rt.Event] = []
+    task = asyncio.ensure_future(text_preview(text="blip", client=client, on_event=events.append))
+    await until(lambda: events)  # the task was created and is followed
+    hub.scenarios = [Scenario("server_error", count=12)]  # more than retry_count per poll
+    result = await task
+    assert result.preview[0].text == "blip!" and hub.cancelled == []
+
+
+async def test_a_task_whose_runninghub_stops_answering_is_left_running(
+    hub: FakeRunningHub,
+) -> None:
+    events: list[rt.Event] = []
+    async with rt.RunningHub(
+        DEFAULT_API_KEY, base_url=hub.base_url, max_poll_interval=0.05, unavailable_after=0.2
+    ) as client:
+        hub.scenarios = [Scenario("slow", polls=10**6)]
+        task = asyncio.ensure_future(text_preview(text="x", client=client, on_event=events.append))
+        await until(lambda: events)
+        hub.scenarios = [Scenario("server_error", count=10**9)]  # gone for good
+        with pytest.raises(rt.BackendUnavailableError, match="not cancelled") as caught:
+            await task
+        (task_id,) = hub.tasks
+        assert caught.value.prompt_id == task_id
+        assert not [path for path, _ in hub.requests if path.endswith("/cancel")]
+        assert hub.tasks[task_id].status in ("QUEUED", "RUNNING"), "left running, paid for"
+        hub.scenarios = []  # it answers again: the task can be attached to
+        handle = await rt.attach(text_preview, prompt_id=task_id, client=client)
+        assert (await handle.cancel()) is True
 
 
 async def test_an_unclear_create_is_not_repeated(
