@@ -19,9 +19,10 @@ was accepted (the server restarted, or stopped answering) is submitted again und
 same prompt id to a member that has not lost it, with the same graph and seeds, and a
 "resubmitted" event says where and why (`resubmit_lost=False`: the error is raised
 instead). One job is never placed on two members at once: a job is only resubmitted
-after its member lost it or was taken out, and any copy such a member still holds when it
-answers again is cancelled before it gets new work. (A member that was only cut off
-from this process can run its copy until then.)
+after its member lost it or was taken out, and a member that answers again rejoins only
+once every copy it still holds is cancelled (or has ended): a cancel that fails keeps it
+out, and it is probed again. (A member that was only cut off from this process can run
+its copy until then.)
 
 Idempotency keys work across the pool: a lookup asks every member that is up, and
 follows the job where it is (a finished run first, then a live one).
@@ -42,6 +43,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
+
+import httpx
 
 from ._backend import Prepared, Settled, Ticket
 from ._comfyui import ComfyUI
@@ -517,6 +520,8 @@ class ComfyUIPool:
                 try:
                     await submitted(self._place(spec, job, set(job.lost_on)), _ignore)
                 except (BackendUnavailableError, NoCapableServerError) as nowhere:
+                    # It moved nowhere: no orphan; the caller's error names the job.
+                    member.orphans.pop(job.job_id, None)
                     raise error from nowhere
                 why = f"{member.url} lost it ({error})"
                 logger.warning("job %s resubmitted to %s: %s", job.job_id, job.server, why)
@@ -719,17 +724,23 @@ class ComfyUIPool:
         await asyncio.shield(running)
 
     async def _check(self, state: _LoopState, member: _Member) -> None:
-        """Probe a member that is out; it rejoins once it answers, its orphans cancelled
-        and what it has fetched anew."""
+        """Probe a member that is out; it rejoins once it answers, what it has is fetched
+        anew and no copy of a job that moved elsewhere is live there any more."""
         if member.up:
             return
         try:
             await member.client._probe()
-            for job_id in list(member.orphans):
-                await within(member.client.cancel(Ticket(job_id, member.client.base_url)),
-                             CANCEL_BOUND)  # fmt: skip
-                member.orphans.pop(job_id, None)
             member.info = await member.client.object_info(refresh=True)
+            # Until none is left: jobs orphaned while this runs are cleared too, and the
+            # member is marked up with no await after the last look.
+            while member.orphans:
+                job_id = next(iter(member.orphans))
+                if not await self._cleared(member, job_id):
+                    raise ComfygenError(
+                        f"job {job_id}, which moved to another server, is still there and "
+                        "could not be cancelled"
+                    )
+                member.orphans.pop(job_id, None)
         except ComfygenError as error:
             delays = member.delays or backoff(self._probe_interval, self._max_probe_interval)
             member.delays = delays
@@ -739,3 +750,14 @@ class ComfyUIPool:
         member.retry_at, member.delays, member.problem = None, None, None
         logger.warning("ComfyUI pool: %s is back", member.url)
         state.changed.set()
+
+    async def _cleared(self, member: _Member, job_id: str) -> bool:
+        """Whether a copy of the job on a member that is back can no longer run there: the
+        member confirmed its cancel, or says it is neither queued nor running."""
+        client = member.client
+        try:
+            if await within(client._cancel(job_id), CANCEL_BOUND):
+                return True
+            return job_id not in await client._live_jobs()
+        except (ComfygenError, httpx.HTTPError, ValueError):
+            return False  # no answer: the copy may still run

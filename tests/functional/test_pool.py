@@ -279,6 +279,46 @@ async def test_a_dead_server_s_job_runs_elsewhere_and_its_copy_is_cancelled(
     assert ran(second, prompt_id) == 1 and ran(first, prompt_id) == 0
 
 
+async def test_a_server_whose_copy_cannot_be_cancelled_stays_out(
+    fakes: list[FakeComfyUI],
+) -> None:
+    a, b = fakes[:2]
+    async with pool_of(a, b, max_probe_interval=0.2) as pool:
+        await asyncio.gather(*(text_preview(text=f"w{i}", client=pool) for i in range(2)))
+        a.hold()
+        b.hold()
+        run = asyncio.ensure_future(text_preview(text="orphan", client=pool))
+        before = len(a.prompts_received), len(b.prompts_received)
+        await until(lambda: (len(a.prompts_received), len(b.prompts_received)) != before)
+        first, second = (a, b) if len(a.prompts_received) > before[0] else (b, a)
+        index = fakes.index(first)
+        prompt_id = first.prompts_received[-1]["prompt_id"]
+        await first.go_down(lose_queue=False)
+        await until(lambda: not pool.servers()[index].up)
+        second.release()
+        assert (await run).server == second.base_url
+        first.fail_next_requests = {"/api/jobs/": 10**9}  # its cancel answers 503
+        await first.come_back()
+
+        def probed() -> bool:  # a probe of the member has ended its cancel, either way
+            member = pool.servers()[index]
+            return member.up or "could not be cancelled" in (member.problem or "")
+
+        deadline = asyncio.get_running_loop().time() + 60  # a safety net, not a measure
+        while not probed():
+            assert asyncio.get_running_loop().time() < deadline, "never probed"
+            await text_preview(text="probe", client=pool)  # jobs probe the member
+        assert not pool.servers()[index].up, "back with a live copy of a job that moved"
+        assert ("POST", f"/api/jobs/{prompt_id}/cancel") in first.requests_received
+        assert any(item[1] == prompt_id for item in first.queue_pending), "not forgotten"
+        first.fail_next_requests = {}
+        await until_up(pool, index)
+        assert not any(item[1] == prompt_id for item in first.queue_pending)
+        first.release()
+        await until(lambda: not first.queue_pending)
+    assert ran(second, prompt_id) == 1 and ran(first, prompt_id) == 0
+
+
 async def test_cancelling_a_run_cancels_its_job_on_its_server(fakes: list[FakeComfyUI]) -> None:
     a, b = fakes[:2]
     a.hold()
