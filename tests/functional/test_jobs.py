@@ -299,6 +299,27 @@ async def test_waiting_for_a_handle_and_giving_up_leaves_the_job(
     assert fake_comfyui.executions == [handle.prompt_id]
 
 
+async def test_a_handle_awaited_again_at_once_after_a_timeout_gets_the_job_s_events(
+    fake_comfyui: FakeComfyUI, client: rt.ComfyUI
+) -> None:
+    fake_comfyui.hold()
+    handle = await rt.submit(text_preview, text="again", client=client)
+    with pytest.raises(rt.WorkflowTimeoutError):
+        await handle.result(timeout=0.05)
+    events: list[rt.Event] = []
+
+    async def release_once_followed() -> None:
+        await _until(lambda: events)
+        fake_comfyui.release()
+
+    releasing = asyncio.ensure_future(release_once_followed())
+    result = await handle.result(on_event=events.append)  # at once, in the same task
+    await releasing
+    assert result.preview[0].text == "again!"
+    kinds = [event.kind for event in events]
+    assert "executing" in kinds and "output" in kinds, f"the socket's events: {kinds}"
+
+
 async def test_attach_by_key_or_prompt_id_from_another_client(fake_comfyui: FakeComfyUI) -> None:
     fake_comfyui.hold()
     async with rt.ComfyUI(fake_comfyui.base_url) as one:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,18 @@ async def test_save_refuses_to_leave_its_directory(tmp_path: Path) -> None:
     with pytest.raises(rt.ComfygenError, match="not attached"):
         await sneaky.save(tmp_path)  # saved under its base name only: evil.png
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_within_returns_once_what_it_gave_up_on_has_ended() -> None:
+    from comfygen_runtime._net import within
+
+    ended: list[str] = []
+
+    async def holds_something() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append("cleaned up")  # e.g. a follow letting go of its inbox
+
+    assert await within(holds_something(), 0.01) is None
+    assert ended == ["cleaned up"]
