@@ -77,9 +77,9 @@ async def test_within_returns_once_what_it_gave_up_on_has_ended() -> None:
 
     ended: list[str] = []
 
-    async def holds_something() -> None:
+    async def holds_something() -> bool:
         try:
-            await asyncio.Event().wait()
+            return await asyncio.Event().wait()
         finally:
             ended.append("cleaned up")  # e.g. a follow letting go of its inbox
 
