@@ -106,14 +106,22 @@ class UploadOnce:
 
     async def __call__(self, upload: Upload) -> str:
         pending = self._sent.get(upload.name)
-        if pending is None:
+        if pending is None or _failed(pending):  # a failed upload is tried again
             pending = self._sent[upload.name] = asyncio.ensure_future(self._send(upload))
-        try:
-            return await asyncio.shield(pending)  # one caller's cancellation spares the others
-        except BaseException:
-            if pending.done() and not pending.cancelled() and pending.exception() is not None:
-                self._sent.pop(upload.name, None)  # a failed upload may be tried again
-            raise
+            pending.add_done_callback(self._settled)
+        return await asyncio.shield(pending)  # one caller's cancellation spares the others
+
+    def _settled(self, sent: asyncio.Future[str]) -> None:
+        """Forget an upload that failed, also when no caller was left to see it fail
+        (it was cancelled meanwhile): the next caller of that content sends it anew."""
+        if _failed(sent):
+            for name, known in list(self._sent.items()):
+                if known is sent:
+                    del self._sent[name]
+
+
+def _failed(sent: asyncio.Future[str]) -> bool:
+    return sent.done() and (sent.cancelled() or sent.exception() is not None)
 
 
 async def media_sources(

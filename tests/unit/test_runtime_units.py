@@ -85,3 +85,34 @@ async def test_within_returns_once_what_it_gave_up_on_has_ended() -> None:
 
     assert await within(holds_something(), 0.01) is None
     assert ended == ["cleaned up"]
+
+
+async def test_an_upload_that_failed_after_its_caller_left_is_tried_again() -> None:
+    from comfygen_runtime._media import UploadOnce, upload_for
+
+    picture = upload_for(b"picture", ".png")
+    sent: list[str] = []
+    server_back = asyncio.Event()
+    first_failed = asyncio.Event()
+
+    async def send(upload: Any) -> str:  # the network: down for the first upload
+        sent.append(upload.name)
+        if len(sent) == 1:
+            try:
+                await server_back.wait()
+                raise rt.BackendUnavailableError("the server was down")
+            finally:
+                first_failed.set()
+        return str(upload.name)
+
+    uploads = UploadOnce(send)
+    caller = asyncio.ensure_future(uploads(picture))
+    while not sent:
+        await asyncio.sleep(0)
+    caller.cancel()  # its run timed out; the upload goes on for other callers
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    server_back.set()
+    await first_failed.wait()  # it failed with no caller left to see it
+    assert await uploads(picture) == picture.name
+    assert sent == [picture.name, picture.name]
