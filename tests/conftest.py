@@ -2,7 +2,8 @@
 
 Fixtures: `fake_comfyui`, `start_fake_comfyui` (a factory), `fake_runninghub`,
 `comfyui_url`/`comfyui` (a live server with COMFYUI_URL, else a fake), `write_workflow`,
-`make_module`. Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
+`make_module`, `start_web_page_server` (a factory: a server that answers every request with
+a web page). Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
 (hypothesis example counts by profile), `SlowCancel` (a `FakeBackend` whose cancel waits
 for the test).
 """
@@ -83,6 +84,31 @@ async def start_fake_comfyui() -> AsyncIterator[Callable[[], Awaitable[FakeComfy
 
         async def start() -> FakeComfyUI:
             return await stack.enter_async_context(running_fake_comfyui())
+
+        yield start
+
+
+@pytest.fixture
+async def start_web_page_server() -> AsyncIterator[Callable[[int], Awaitable[str]]]:
+    """Start HTTP servers that are neither ComfyUI nor RunningHub (a mistyped URL): every
+    request gets an HTML page with the given status. Returns each one's base URL."""
+    from aiohttp import web
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(status: int) -> str:
+            async def page(request: web.Request) -> web.Response:
+                return web.Response(status=status, text="<html>hello</html>",
+                                    content_type="text/html")  # fmt: skip
+
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", page)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            return f"http://127.0.0.1:{runner.addresses[0][1]}"
 
         yield start
 

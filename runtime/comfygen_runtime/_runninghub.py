@@ -25,7 +25,10 @@ int64 (kept as strings here). The rules this client follows:
   creates a new task. A task id itself can be attached to from anywhere
   (`attach(fn, prompt_id=task_id, client=hub)`).
 - A server never reached fails at once with the cause (refused, name not resolved,
-  TLS, timeout); retries apply once RunningHub has answered.
+  TLS, timeout); retries apply once RunningHub has answered. One that answers without
+  RunningHub's JSON envelope (a web page, HTTP 404 or 405: a mistyped base URL) before
+  it was ever seen is named as not RunningHub (RunningHub answers every path, even an
+  unknown one, with the envelope).
 - The API key travels in request bodies only; it is never in a repr, log or message.
 """
 
@@ -234,6 +237,8 @@ class RunningHub:
                     envelope = reply.json()
                     code = int(envelope["code"])
                 except (ValueError, KeyError, TypeError):
+                    if not self._seen:
+                        raise self._not_runninghub(path, "HTTP 200 without RunningHub's JSON")
                     if creates:
                         raise self._unknown_outcome(path, "an answer that is not JSON") from None
                     raise Transient("an answer that is not JSON") from None
@@ -242,11 +247,8 @@ class RunningHub:
                 if code in BUSY | SERVER_BUSY:
                     raise _Busy(code, message, envelope.get("data"))
                 return code, message, envelope.get("data")
-            if reply.status_code == 404 and not self._seen:
-                raise BackendUnavailableError(
-                    f"{where} does not look like RunningHub: POST {path} answered HTTP 404 "
-                    "(check the base URL)"
-                )
+            if not self._seen and reply.status_code < 500 and reply.status_code != 429:
+                raise self._not_runninghub(path, problem)  # it answers 200 with its envelope
             if creates and reply.status_code not in _NOT_HANDLED_HTTP:
                 raise self._unknown_outcome(path, problem)
             raise Transient(problem)
@@ -262,6 +264,12 @@ class RunningHub:
             raise BackendUnavailableError(
                 f"RunningHub at {where} is unavailable ({path}: {failure.problem}, {tried})"
             ) from None
+
+    def _not_runninghub(self, path: str, answer: str) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"{redact_url(self._config.base_url)} does not look like RunningHub: POST {path} "
+            f"answered {answer} (check the base URL, e.g. https://www.runninghub.ai)"
+        )
 
     def _unknown_outcome(self, path: str, problem: str) -> BackendUnavailableError:
         return BackendUnavailableError(

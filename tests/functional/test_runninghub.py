@@ -235,11 +235,12 @@ async def test_a_task_whose_runninghub_stops_answering_is_left_running(
 async def test_an_unclear_create_is_not_repeated(
     hub: FakeRunningHub, client: rt.RunningHub
 ) -> None:
+    await text_preview(text="first", client=client)  # RunningHub has answered this client
     hub.scenarios = [Scenario("non_json", count=1)]
     with pytest.raises(rt.BackendUnavailableError, match="not created again"):
         await text_preview(text="x", client=client)
     creates = [path for path, _ in hub.requests if path.endswith("/task/openapi/create")]
-    assert len(creates) == 1
+    assert len(creates) == 2 and len(hub.tasks) == 1
 
 
 async def test_timeout_cancels_the_remote_task(hub: FakeRunningHub, client: rt.RunningHub) -> None:
@@ -333,9 +334,10 @@ async def test_build_from_a_runninghub_id(
         (Scenario("task_failed", node_id="2"), rt.ExecutionError),
         (Scenario("slow", polls=4), None),
         (Scenario("server_error", count=1), None),
-        # The spoiled answer hits the workflow fetch, a read, which is retried. (A spoiled
+        # A web page as the very first answer: no RunningHub (a mistyped URL), said at
+        # once. (Once RunningHub has answered, a spoiled read is retried and a spoiled
         # create is not: see test_an_unclear_create_is_not_repeated.)
-        (Scenario("non_json", count=1), None),
+        (Scenario("non_json", count=1), rt.ComfygenError),
     ],
 )
 async def test_dynamic_api_by_workflow_id(
@@ -354,6 +356,8 @@ async def test_dynamic_api_by_workflow_id(
         assert result.texts == ["dynamic!"] and result.texts_by_var == {"preview": ["dynamic!"]}
         assert result.prompt_id is not None and result.prompt_id.isdigit()
     else:
-        assert result.status == "error" and isinstance(result.error, error)
+        assert result.status == "error" and isinstance(result.error, error), result.msg
         assert result.msg and DEFAULT_API_KEY not in result.msg
+    if scenario is not None and scenario.kind == "non_json":
+        assert result.msg and "does not look like RunningHub" in result.msg
     assert len(hub.tasks) <= 1, "never a second task for one call"

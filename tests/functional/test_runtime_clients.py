@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,19 @@ async def test_runninghub_never_reached_is_named_at_once() -> None:
             await text_preview(text="x", client=hub)
     assert "http://127.0.0.1:9" in str(caught.value)
     assert "connection refused" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [200, 405])
+async def test_a_mistyped_runninghub_url_is_named(
+    start_web_page_server: Callable[[int], Awaitable[str]], status: int
+) -> None:
+    url = await start_web_page_server(status)  # e.g. the website, or a wrong path
+    async with rt.RunningHub(DEFAULT_API_KEY, base_url=url) as hub:
+        with pytest.raises(rt.BackendUnavailableError) as caught:
+            await text_preview(text="x", client=hub)
+    message = str(caught.value)
+    assert f"{url} does not look like RunningHub" in message and f"HTTP {status}" in message
+    assert "may exist" not in message
 
 
 # -- progress facts -----------------------------------------------------------------------
