@@ -238,7 +238,9 @@ class RunningHub:
                     code = int(envelope["code"])
                 except (ValueError, KeyError, TypeError):
                     if not self._seen:
-                        raise self._not_runninghub(path, "HTTP 200 without RunningHub's JSON")
+                        raise self._not_runninghub(
+                            path, "HTTP 200 without RunningHub's JSON"
+                        ) from None
                     if creates:
                         raise self._unknown_outcome(path, "an answer that is not JSON") from None
                     raise Transient("an answer that is not JSON") from None
