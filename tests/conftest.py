@@ -2,8 +2,8 @@
 
 Fixtures: `fake_comfyui`, `start_fake_comfyui` (a factory), `fake_runninghub`,
 `comfyui_url`/`comfyui` (a live server with COMFYUI_URL, else a fake), `write_workflow`,
-`make_module`, `start_web_page_server` (a factory: a server that answers every request with
-a web page). Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
+`make_module`, `start_web_server` (a factory: a server that answers every request with
+one page or file). Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
 (hypothesis example counts by profile), `SlowCancel` (a `FakeBackend` whose cancel waits
 for the test).
 """
@@ -89,17 +89,29 @@ async def start_fake_comfyui() -> AsyncIterator[Callable[[], Awaitable[FakeComfy
 
 
 @pytest.fixture
-async def start_web_page_server() -> AsyncIterator[Callable[[int], Awaitable[str]]]:
-    """Start HTTP servers that are neither ComfyUI nor RunningHub (a mistyped URL): every
-    request gets an HTML page with the given status. Returns each one's base URL."""
+async def start_web_server() -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Start HTTP servers that are neither ComfyUI nor RunningHub: `await start(status,
+    body=b"<html>hello</html>", chunked=False)` answers every request with `body` (an HTML
+    page: a mistyped URL; bytes: a media file, sent in chunks without a length when
+    `chunked`). Returns each server's base URL."""
     from aiohttp import web
 
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(status: int) -> str:
-            async def page(request: web.Request) -> web.Response:
-                return web.Response(status=status, text="<html>hello</html>",
-                                    content_type="text/html")  # fmt: skip
+        async def start(status: int, body: bytes = b"<html>hello</html>",
+                        chunked: bool = False) -> str:  # fmt: skip
+            kind = "text/html" if body.startswith(b"<html") else "application/octet-stream"
+
+            async def page(request: web.Request) -> web.StreamResponse:
+                if not chunked:
+                    return web.Response(status=status, body=body, content_type=kind)
+                reply = web.StreamResponse(status=status, headers={"Content-Type": kind})
+                reply.enable_chunked_encoding()
+                await reply.prepare(request)
+                for start in range(0, len(body), 4096):
+                    await reply.write(body[start : start + 4096])
+                await reply.write_eof()
+                return reply
 
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", page)

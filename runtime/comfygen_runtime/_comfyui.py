@@ -34,7 +34,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -55,7 +55,7 @@ from ._events import Event, Events
 from ._failures import execution_error, rejection
 from ._introspect import QueueState, SystemStats
 from ._loop import PerLoop
-from ._media import Upload, UploadOnce, media_sources, upload_for, url_suffix
+from ._media import Upload, UploadOnce, hashed, media_sources, upload_for, url_suffix
 from ._net import Transient, backoff, describe_failure, retry, within
 from ._outputs import File
 from ._progress import Progress, event_of
@@ -69,6 +69,7 @@ logger = logging.getLogger("comfygen_runtime")
 
 _SOCKET_WAIT = 10.0  # seconds a submission waits for the socket before it polls instead
 _FINGERPRINT = "comfygen_fingerprint"  # extra_data key: the request a key's job was made for
+_UPLOAD_LIMIT = 100 * 1024 * 1024  # ComfyUI's default max_upload_size, when it says none
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class ComfyUI:
         self._seen = False  # reached once: from now on, ride out unavailability
         self._has_jobs_api: bool | None = None
         self._object_info: dict[str, Any] | None = None
+        self._upload_limit: int | None = None  # GET /features max_upload_size, once read
         self._closed = False
         self._loops: PerLoop[_Connection] = PerLoop(lambda: _Connection(self))
 
@@ -359,7 +361,7 @@ class ComfyUI:
         )
         return f"{self._config.base_url}{self._prefix}/view?{query}"
 
-    async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
+    async def stream_file(self, ref: File) -> AsyncGenerator[bytes, None]:
         """Stream an output file's bytes from `/view`."""
         params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
         http = self._connection().http
@@ -455,21 +457,49 @@ class ComfyUI:
             raise ComfygenError(f"the server stored upload {upload.name!r} as {name!r}")
         return upload.name
 
+    async def _max_upload(self) -> int:
+        """The largest upload the server takes (its /features `max_upload_size`)."""
+        if self._upload_limit is None:
+            limit = None
+            with contextlib.suppress(ComfygenError, ValueError):
+                features = await self._json("GET", "/features")
+                limit = features.get("max_upload_size") if isinstance(features, dict) else None
+            valid = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+            self._upload_limit = limit if valid and isinstance(limit, int) else _UPLOAD_LIMIT
+        return self._upload_limit
+
     async def _download(self, url: str, param: str) -> Upload:
+        """A media URL's content, streamed and refused as soon as it is larger than the
+        server would take as an upload (so a URL cannot make this process load gigabytes)."""
+        limit = await self._max_upload()
+        where = redact_url(url)
+        too_large = ParameterError(
+            f"media parameter {param!r}: {where} is larger than the {limit} bytes the server "
+            "takes as an upload (its max_upload_size)"
+        )
+        data = bytearray()
         try:
-            async with httpx.AsyncClient(timeout=self._request_timeout) as fetcher:
-                reply = await fetcher.get(url, follow_redirects=True)
+            async with (
+                httpx.AsyncClient(timeout=self._request_timeout) as fetcher,
+                fetcher.stream("GET", url, follow_redirects=True) as reply,
+            ):
+                if reply.status_code != 200:
+                    raise ParameterError(
+                        f"media parameter {param!r}: downloading {where} gave "
+                        f"HTTP {reply.status_code}"
+                    )
+                declared = reply.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise too_large
+                async for chunk in reply.aiter_bytes():
+                    data += chunk
+                    if len(data) > limit:
+                        raise too_large
         except httpx.HTTPError as error:
             raise ParameterError(
-                f"media parameter {param!r}: cannot download {redact_url(url)}: "
-                f"{describe_failure(error)}"
+                f"media parameter {param!r}: cannot download {where}: {describe_failure(error)}"
             ) from None
-        if reply.status_code != 200:
-            raise ParameterError(
-                f"media parameter {param!r}: downloading {redact_url(url)} gave "
-                f"HTTP {reply.status_code}"
-            )
-        return upload_for(reply.content, url_suffix(url))
+        return await hashed(bytes(data), url_suffix(url))
 
     # -- the socket and what the server knows about jobs -------------------------------
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -296,7 +296,7 @@ class RunningHub:
             raise runninghub_error(self._config.retry_count, code, message or "upload failed")
         return str(data["fileName"])
 
-    async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
+    async def stream_file(self, ref: File) -> AsyncGenerator[bytes, None]:
         """Stream an output file from its (signed, expiring) URL."""
         http = self._connection().http
         async with http.stream("GET", ref.url, follow_redirects=True) as reply:

@@ -405,6 +405,7 @@ class FakeComfyUI:
         self.fail_next_post_prompt_after_accept: Literal["500", "reset"] | None = None
         self.fail_next_requests: dict[str, int] = {}
         self.send_previews = True
+        self.max_upload_size: int = _data.FEATURES["max_upload_size"]  # what /features says
         self.history_write_delay = 0.0
         # the server process
         self._root: Path | None = None
@@ -981,7 +982,7 @@ class FakeComfyUI:
         both("GET", "/object_info", self._object_info)
         both("GET", "/object_info/{node_class}", self._object_info_one)
         both("GET", "/system_stats", self._constant(_data.SYSTEM_STATS))
-        both("GET", "/features", self._constant(_data.FEATURES))
+        both("GET", "/features", self._features)
         both("GET", "/embeddings", self._embeddings)
         both("GET", "/models", self._constant(_data.MODEL_FOLDERS))
         both("GET", "/models/{folder}", self._models_folder)
@@ -1076,6 +1077,9 @@ class FakeComfyUI:
             return web.json_response(value)
 
         return handler
+
+    async def _features(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({**_data.FEATURES, "max_upload_size": self.max_upload_size})
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return web.Response(status=404)

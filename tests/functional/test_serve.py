@@ -293,6 +293,19 @@ async def test_http_job_mode_with_events_and_files(
     assert ids == [str(index) for index in range(3, len(kinds) - 1)]
 
 
+async def test_http_files_are_streamed_through(http: httpx.AsyncClient, service: Service) -> None:
+    reply = await http.post("/workflows/book_cover", json={"prompt": "a fox", "width": 64})
+    (cover,) = reply.json()["outputs"]["cover"]
+    stored = service.fake.file("output", cover["filename"], "book")
+    async with http.stream("GET", cover["href"]) as file:
+        assert file.status_code == 200 and file.headers["content-type"] == "image/png"
+        assert "content-length" not in file.headers, "passed on as it arrives, not buffered"
+        assert await file.aread() == stored.read_bytes()
+    stored.unlink()  # the backend lost it: a clear error, not a broken 200
+    gone = await http.get(cover["href"])
+    assert gone.status_code == 502 and "HTTP 404" in gone.json()["detail"]
+
+
 async def test_http_cancel_a_queued_job(http: httpx.AsyncClient, service: Service) -> None:
     service.fake.hold()
     job = (await http.post("/workflows/text_preview/jobs", json={"text": "never"})).json()
