@@ -317,18 +317,14 @@ class ComfyUIPool:
     ) -> None:
         if max_jobs_per_server is not None and max_jobs_per_server < 1:
             raise ValueError(f"max_jobs_per_server must be at least 1, got {max_jobs_per_server}")
-        given: list[str | ComfyUI]
+        given: list[str | ComfyUI] = []
         if servers is None:
-            given = list(server_urls(os.environ.get("COMFYUI_BASE_URL")))
-        elif isinstance(servers, (str, ComfyUI)):
-            given = list(server_urls(servers)) if isinstance(servers, str) else [servers]
-        else:
-            given = []
-            for item in servers:
-                if isinstance(item, str):
-                    given += [url.strip() for url in item.split(",") if url.strip()]
-                else:
-                    given.append(item)
+            servers = os.environ.get("COMFYUI_BASE_URL") or ""
+        for item in [servers] if isinstance(servers, (str, ComfyUI)) else servers:
+            if isinstance(item, ComfyUI):
+                given.append(item)
+            elif item.strip() or isinstance(servers, str):  # a blank entry of a list: none
+                given += server_urls(item)
         if not given:
             raise ValueError("a ComfyUIPool needs at least one server URL or ComfyUI client")
         members: list[_Member] = []

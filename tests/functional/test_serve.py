@@ -198,6 +198,27 @@ async def test_mcp_progress_rises_to_the_total(service: Service) -> None:
     assert any(message and "(KSampler) " in message for _, _, message in updates)
 
 
+async def test_mcp_progress_counts_the_nodes_the_job_runs(service: Service) -> None:
+    runs: list[list[tuple[float, float | None]]] = []
+    async with Client(service.mcp) as client:
+        for _ in range(2):  # the second run is served from the cache: no node runs
+            updates: list[tuple[float, float | None]] = []
+
+            async def on_progress(
+                progress: float, total: float | None, message: str | None
+            ) -> None:
+                updates.append((progress, total))  # noqa: B023 (used before the next turn)
+
+            arguments = {"text": "same"}
+            result = await client.call_tool(
+                "text_preview", arguments, progress_callback=on_progress
+            )
+            assert not result.is_error
+            runs.append(updates)
+    assert runs[0][-1] == (4.0, 4.0), "its three nodes, then its end"
+    assert runs[1][-1] == (1.0, 1.0), "no node to run: only its end"
+
+
 async def test_mcp_cancel_removes_the_job_from_the_server(service: Service) -> None:
     queued = asyncio.Event()
 

@@ -116,3 +116,18 @@ async def test_an_upload_that_failed_after_its_caller_left_is_tried_again() -> N
     await first_failed.wait()  # it failed with no caller left to see it
     assert await uploads(picture) == picture.name
     assert sent == [picture.name, picture.name]
+
+
+def test_a_pool_reads_its_urls_as_comfyui_base_url_lists_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def urls(pool: rt.ComfyUIPool) -> list[str]:
+        return [client.base_url for client in pool.members]
+
+    listed = rt.ComfyUIPool(["http://a:1, http://b:2/", " ", "http://c:3"])
+    assert urls(listed) == ["http://a:1", "http://b:2", "http://c:3"]
+    assert urls(rt.ComfyUIPool(" http://a:1 ,http://b:2 ")) == ["http://a:1", "http://b:2"]
+    monkeypatch.setenv("COMFYUI_BASE_URL", "http://e:1,http://f:2")
+    assert urls(rt.ComfyUIPool()) == ["http://e:1", "http://f:2"]
+    monkeypatch.delenv("COMFYUI_BASE_URL")
+    assert urls(rt.ComfyUIPool()) == [rt.DEFAULT_COMFYUI_URL]
