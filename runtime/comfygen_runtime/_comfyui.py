@@ -312,8 +312,8 @@ class ComfyUI:
     async def _request(
         self, method: str, path: str, *, patience: float | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """One HTTP request, repeated while the server is unreachable (connect errors, 5xx)
-        for `patience` seconds (default: the client's `unavailable_after`).
+        """One HTTP request, repeated while the server is unreachable (connect errors, 5xx,
+        429) for `patience` seconds (default: the client's `unavailable_after`).
 
         Only for requests that are safe to repeat; POST /prompt has its own rule.
         """
@@ -325,7 +325,7 @@ class ComfyUI:
                 response = await connection.http.request(method, self._path(path), **kwargs)
             except httpx.TransportError as error:
                 raise Transient(describe_failure(error)) from None
-            if response.status_code >= 500:
+            if response.status_code >= 500 or response.status_code == 429:
                 raise Transient(f"HTTP {response.status_code}")
             return response
 

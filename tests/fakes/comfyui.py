@@ -404,6 +404,7 @@ class FakeComfyUI:
         self._drop_ws_after_frames: int | None = None
         self.fail_next_post_prompt_after_accept: Literal["500", "reset"] | None = None
         self.fail_next_requests: dict[str, int] = {}
+        self.fail_status = 503  # what fail_next_requests answers (401, 403, 429: a proxy)
         self.send_previews = True
         self.max_upload_size: int = _data.FEATURES["max_upload_size"]  # what /features says
         self.history_write_delay = 0.0
@@ -1015,7 +1016,7 @@ class FakeComfyUI:
                         body = await request.json()
                         if isinstance(body, dict):
                             self.prompts_received.append(copy.deepcopy(body))
-                return web.Response(status=503, text="503: Service Unavailable")
+                return web.Response(status=self.fail_status, text=f"{self.fail_status}")
         return await handler(request)
 
     @web.middleware

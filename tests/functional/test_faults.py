@@ -78,6 +78,18 @@ async def test_server_errors_before_accepting_are_retried(
     assert len(retries) == 2 and all("503" in message for message in retries), retries
 
 
+async def test_a_proxy_s_refusals_of_a_job(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
+    fake_comfyui.fail_status = 429  # rate limited: tried again
+    fake_comfyui.fail_next_requests = {"/prompt": 2}
+    result = await text_preview(text="later", client=client)
+    assert result.preview[0].text == "later!" and len(fake_comfyui.executions) == 1
+    fake_comfyui.fail_status = 401  # not allowed: the server is unusable, not the workflow
+    fake_comfyui.fail_next_requests = {"/prompt": 1}
+    with pytest.raises(rt.BackendUnavailableError, match=r"refused the job \(HTTP 401\)"):
+        await text_preview(text="denied", client=client)
+    assert len(fake_comfyui.executions) == 1
+
+
 async def test_slow_server_within_timeout(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
     fake_comfyui.http_delay = 0.05
     fake_comfyui.node_delay = 0.05

@@ -218,6 +218,18 @@ async def test_a_server_failing_before_acceptance_sends_the_job_elsewhere(
         assert ran(b, result.prompt_id) == 1 and ran(a, result.prompt_id) == 0
 
 
+async def test_a_server_refusing_jobs_is_taken_out_and_they_run_elsewhere(
+    fakes: list[FakeComfyUI],
+) -> None:
+    a, b = fakes[:2]
+    a.fail_status = 403  # its proxy refuses our credentials
+    a.fail_next_requests = {"/prompt": 10**9}
+    async with pool_of(a, b) as pool:
+        results = await asyncio.gather(*(text_preview(text=f"r{i}", client=pool) for i in range(4)))
+    assert {r.server for r in results} == {b.base_url}
+    assert a.executions == [] and len(b.executions) == 4
+
+
 async def test_a_lost_job_is_resubmitted_elsewhere_once(fakes: list[FakeComfyUI]) -> None:
     a, b = fakes[:2]
     a.hold()

@@ -28,6 +28,13 @@ def test_configuration_priority() -> None:
         ComfyUIConfig.resolve("ftp://x", env={})
 
 
+@pytest.mark.parametrize("url", ["http://h:1/?token=s3cr3t", "http://h:1/#s3cr3t", "http://h:1?"])
+def test_a_base_url_with_a_query_or_fragment_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="query or fragment") as caught:
+        rt.ComfyUI(url)
+    assert "s3cr3t" not in str(caught.value) and "api_key" in str(caught.value)
+
+
 def test_secrets_are_masked() -> None:
     config = ComfyUIConfig.resolve("http://u:pw-X9@h:1", "sk-1", "s=cookie-X9", env={})
     text = f"{config!r} {config.api_key} {config.display_url} {rt.ComfyUI(config.base_url)!r}"
