@@ -26,6 +26,7 @@ from comfygen_runtime import (
     BackendUnavailableError,
     ComfygenError,
     File,
+    IdempotencyConflictError,
     JobInterruptedError,
     ParameterError,
     QueueFullError,
@@ -38,7 +39,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
 from ._catalog import Catalog, Entry
-from ._jobs import IdempotencyConflictError, Job, JobRegistry
+from ._jobs import Job, JobRegistry
 from ._outputs import JobView, error_view, job_model, json_safe, output_items, result_items
 
 __all__ = ["failure_status", "http_app", "job_view"]
@@ -46,7 +47,8 @@ __all__ = ["failure_status", "http_app", "job_view"]
 _KEY_HEADER = "Idempotency-Key"
 _KEY_HELP = (
     "Optional. A repeated request with the same key (and the same parameters) attaches "
-    "to the job the first one started instead of starting another."
+    "to the job the first one started instead of starting another; other parameters "
+    "are refused (422) unless that job failed or was cancelled."
 )
 
 
@@ -74,7 +76,7 @@ def failure_status(job: Job) -> int:
     error = job.error
     if job.state == "cancelled" or isinstance(error, JobInterruptedError):
         return 409
-    if isinstance(error, WorkflowValidationError | ParameterError):
+    if isinstance(error, WorkflowValidationError | ParameterError | IdempotencyConflictError):
         return 422
     if isinstance(error, WorkflowTimeoutError):
         return 504

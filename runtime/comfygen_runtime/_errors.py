@@ -79,9 +79,10 @@ class BackendUnavailableError(ComfygenError, ConnectionError):
 class IdempotencyConflictError(ComfygenError, ValueError):
     """An idempotency key whose job is queued, running or finished was used again with
     other parameters. A key stands for one request: its job's outputs are never handed
-    to another one. `prompt_id` is the key's job; use a new key for new parameters."""
+    to another one. `prompt_id` is the key's job (None: it has not reached a server yet);
+    use a new key for new parameters."""
 
-    def __init__(self, message: str, *, prompt_id: str) -> None:
+    def __init__(self, message: str, *, prompt_id: str | None) -> None:
         super().__init__(message)
         self.prompt_id = prompt_id
 

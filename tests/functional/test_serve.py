@@ -407,6 +407,37 @@ async def test_an_idempotency_key_survives_a_restart_of_the_service(service: Ser
     assert len(service.fake.prompts_received) == 1 and len(service.fake.executions) == 1
 
 
+async def test_a_key_whose_job_failed_starts_a_new_one(
+    http: httpx.AsyncClient, service: Service
+) -> None:
+    key = {"Idempotency-Key": "order-19"}
+    too_wide = {"width": 8, "height": 8, "radius": 31}  # the node fails on the server
+    failed = await http.post("/workflows/blur_preview", json=too_wide, headers=key)
+    assert failed.status_code == 502 and failed.json()["state"] == "failed"
+    narrow = {"width": 8, "height": 8, "radius": 2}
+    fixed = await http.post("/workflows/blur_preview", json=narrow, headers=key)
+    assert fixed.status_code == 200 and fixed.json()["state"] == "succeeded"
+    assert fixed.json()["id"] != failed.json()["id"], "a new job, as the runtime would"
+    assert fixed.json()["prompt_id"] == failed.json()["prompt_id"], "under the key's prompt id"
+
+
+async def test_a_key_reused_with_other_parameters_is_refused_by_a_replica(
+    service: Service,
+) -> None:
+    key = {"Idempotency-Key": "order-20"}
+    async with httpx.AsyncClient(base_url=service.url, timeout=60) as http:
+        first = await http.post("/workflows/text_preview", json={"text": "one"}, headers=key)
+    replica, _ = load_catalog(
+        [WORKFLOWS], backend=ComfyUI(service.fake.base_url), backend_label="the fake ComfyUI"
+    )
+    async with serving(replica) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        other = await http.post("/workflows/text_preview", json={"text": "two"}, headers=key)
+    assert first.status_code == 200 and other.status_code == 422
+    assert other.json()["error"]["type"] == "IdempotencyConflictError"
+    assert first.json()["prompt_id"] in other.json()["error"]["message"]
+    assert len(service.fake.prompts_received) == 1
+
+
 async def test_http_failure_of_the_workflow(http: httpx.AsyncClient, service: Service) -> None:
     reply = await http.post("/workflows/image_to_image", json={
         "image": data_uri(png(8, 8, (1, 2, 3))), "prompt": "x", "model": "missing.safetensors",
