@@ -20,7 +20,10 @@ come from recordings of a real ComfyUI server:
 - A job submitted with an idempotency key carries the fingerprint of its request in
   `extra_data`, which the server keeps in its queue and history: a lookup reports it.
 - Cancelling cancels only our job: `/api/jobs/{id}/cancel`, or on older servers a queue
-  delete plus an interrupt targeted at the prompt_id. Never a global interrupt.
+  delete plus an interrupt targeted at the prompt_id. Never a global interrupt: servers
+  before ComfyUI 0.3.57 ignore the prompt_id of /interrupt and stop whatever runs (which,
+  a moment after we looked, may be another client's job), so a running job of ours is
+  not interrupted there (its cancel is not confirmed).
 - First contact: a server never reached fails at once (within `connect_timeout`), naming
   the URL and the cause; `unavailable_after` (riding out a restart) applies only to a
   server this client has reached before.
@@ -70,6 +73,7 @@ logger = logging.getLogger("comfygen_runtime")
 _SOCKET_WAIT = 10.0  # seconds a submission waits for the socket before it polls instead
 _FINGERPRINT = "comfygen_fingerprint"  # extra_data key: the request a key's job was made for
 _UPLOAD_LIMIT = 100 * 1024 * 1024  # ComfyUI's default max_upload_size, when it says none
+_TARGETED_INTERRUPT = (0, 3, 57)  # the first ComfyUI whose /interrupt honours a prompt_id
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,7 @@ class ComfyUI:
         self.sockets_opened = 0
         self._seen = False  # reached once: from now on, ride out unavailability
         self._has_jobs_api: bool | None = None
+        self._targeted_interrupt: bool | None = None  # /interrupt honours a prompt_id
         self._object_info: dict[str, Any] | None = None
         self._upload_limit: int | None = None  # GET /features max_upload_size, once read
         self._closed = False
@@ -876,14 +881,28 @@ class ComfyUI:
                 answer = reply.json()
                 return bool(answer.get("cancelled", True)) if isinstance(answer, dict) else True
         await self._request("POST", "/queue", json={"delete": [prompt_id]}, patience=patience)
-        # Older servers ignore the prompt_id of /interrupt and stop whatever runs: interrupt
-        # only when the running job is ours.
         queue = await self.queue()
-        if any(job.prompt_id == prompt_id for job in queue.running):
-            await self._request(
-                "POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience
-            )
+        if not any(job.prompt_id == prompt_id for job in queue.running):
+            return True  # out of the queue, and not running
+        if not await self._interrupts_by_id():
+            logger.info(
+                "job %s runs on %s and is not interrupted: this ComfyUI ignores the prompt id "
+                "of /interrupt (before %s) and could stop another client's job instead",
+                prompt_id, self._config.display_url, ".".join(map(str, _TARGETED_INTERRUPT)),
+            )  # fmt: skip
+            return False
+        # The server checks that the running job is this one: no other job is touched.
+        await self._request("POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience)
         return True
+
+    async def _interrupts_by_id(self) -> bool:
+        """Whether the server's /interrupt honours a prompt_id (ComfyUI 0.3.57 and later)."""
+        if self._targeted_interrupt is None:
+            version = (await self.system_stats()).comfyui_version or ""
+            parts = [part for part in version.removeprefix("v").split(".") if part.isdigit()]
+            numbers = tuple(int(part) for part in parts)
+            self._targeted_interrupt = len(numbers) >= 2 and numbers >= _TARGETED_INTERRUPT
+        return self._targeted_interrupt
 
 
 def _own(ticket: Ticket) -> _ComfyTicket:

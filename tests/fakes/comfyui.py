@@ -375,6 +375,7 @@ class FakeComfyUI:
         *,
         api_prefix_only: bool = False,
         jobs_api: bool = True,
+        comfyui_version: str = _data.SYSTEM_STATS["system"]["comfyui_version"],
         models: Mapping[str, Sequence[str]] | None = None,
         node_classes: Mapping[str, Any] | None = None,
         frontend: Path | None = None,
@@ -384,6 +385,9 @@ class FakeComfyUI:
         self._node_classes = dict(node_classes or {})
         # False: a server from before /api/jobs existed (those paths answer 404).
         self.jobs_api = jobs_api
+        # What /system_stats says. Before 0.3.57 (ComfyUI PR #9607), POST /interrupt
+        # ignores its prompt_id and interrupts whatever runs.
+        self.comfyui_version = comfyui_version
         self._missing_classes: frozenset[str] = frozenset()
         self.models = models
         self.base_url = ""
@@ -982,7 +986,7 @@ class FakeComfyUI:
         both("GET", "/view", self._view)
         both("GET", "/object_info", self._object_info)
         both("GET", "/object_info/{node_class}", self._object_info_one)
-        both("GET", "/system_stats", self._constant(_data.SYSTEM_STATS))
+        both("GET", "/system_stats", self._system_stats)
         both("GET", "/features", self._features)
         both("GET", "/embeddings", self._embeddings)
         both("GET", "/models", self._constant(_data.MODEL_FOLDERS))
@@ -1078,6 +1082,11 @@ class FakeComfyUI:
             return web.json_response(value)
 
         return handler
+
+    async def _system_stats(self, request: web.Request) -> web.StreamResponse:
+        stats = copy.deepcopy(_data.SYSTEM_STATS)
+        stats["system"]["comfyui_version"] = self.comfyui_version
+        return web.json_response(stats)
 
     async def _features(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({**_data.FEATURES, "max_upload_size": self.max_upload_size})
@@ -1240,7 +1249,7 @@ class FakeComfyUI:
         except json.JSONDecodeError:
             json_data = {}
         prompt_id = json_data.get("prompt_id") if isinstance(json_data, dict) else None
-        if prompt_id:
+        if prompt_id and _version(self.comfyui_version) >= (0, 3, 57):
             # Targeted: only if that prompt is the running one, else a no-op.
             self._queue.interrupt_if_running(prompt_id)
         else:
@@ -1592,6 +1601,10 @@ class FakeComfyUI:
         if node_class not in info:
             return web.json_response({})
         return web.json_response({node_class: info[node_class]})
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.removeprefix("v").split(".") if part.isdigit())
 
 
 def _outputs_summary(outputs: dict[str, Any]) -> tuple[int, dict[str, Any] | None, int]:

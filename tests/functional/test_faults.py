@@ -331,6 +331,25 @@ async def test_old_server_never_interrupts_another_clients_job(old_server: FakeC
     assert len(old_server.executions) == 1
 
 
+async def test_a_server_whose_interrupt_is_global_is_never_interrupted(
+    old_server: FakeComfyUI,
+) -> None:
+    old_server.comfyui_version = "0.3.50"  # its /interrupt ignores the prompt id
+    old_server.node_delay = 0.2
+    async with rt.ComfyUI(old_server.base_url) as client:
+        run = asyncio.ensure_future(invert_color_image(width=8, height=8, client=client))
+        while not old_server.executions:  # it runs
+            await asyncio.sleep(0.01)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    (prompt_id,) = old_server.executions
+    assert ("POST", "/interrupt") not in old_server.requests_received
+    while prompt_id not in old_server.history:  # left to finish: no global interrupt sent
+        await asyncio.sleep(0.01)
+    assert old_server.history[prompt_id]["status"]["status_str"] == "success"
+
+
 async def test_old_server_lost_job_is_detected(old_server: FakeComfyUI) -> None:
     async with rt.ComfyUI(old_server.base_url, liveness_interval=0.5) as client:
         task = await _pending_job(old_server, text_preview(text="lost", client=client))
