@@ -7,9 +7,10 @@ Each job goes to one member, chosen when it is submitted:
   lists every model file it names (fetched on first need, kept, fetched again when no
   member qualifies or when a member rejects the job's inputs). A job that no member can
   run fails before anything is submitted, saying what each member lacks.
-- by load: the fewest outstanding jobs, counted as this pool's jobs on the member plus
-  the other clients' jobs in its queue (from the server's `status` broadcasts); ties go
-  round-robin. `max_jobs_per_server` caps this pool's jobs on one member (the others wait).
+- by load: the fewest outstanding jobs, counted as this pool's jobs on the member (in
+  every event loop of the process) plus the other clients' jobs in its queue (from the
+  server's `status` broadcasts); ties go round-robin. `max_jobs_per_server` caps this
+  pool's jobs on one member, whatever loop they run in (the others wait).
 - by health: a member that fails (unreachable past its `unavailable_after`, or never
   reached) is taken out, probed again with growing pauses, and rejoins when it answers;
   no job goes to a member known to be down.
@@ -36,6 +37,7 @@ import copy
 import dataclasses
 import logging
 import os
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -82,9 +84,9 @@ _RECHECK = 1.0  # seconds a job waiting for a free member looks again on its own
 class PoolServer:
     """What a pool knows about one member (see `ComfyUIPool.servers()`).
 
-    `jobs` counts this pool's jobs on it (in the running event loop), `queued_by_others`
-    the other clients' jobs in its queue (its last status broadcast); `problem` says why
-    a member that is not `up` was taken out.
+    `jobs` counts this pool's jobs on it (in every event loop), `queued_by_others` the
+    other clients' jobs in its queue (its last status broadcast); `problem` says why a
+    member that is not `up` was taken out.
     """
 
     url: str
@@ -118,27 +120,30 @@ class _Member:
 
 
 class _Slot:
-    """One of this pool's jobs counted on a member until the job ends (released once)."""
+    """One of this pool's jobs counted on a member until the job ends (released once).
+    Taken with the pool's `_jobs_lock` held (see `ComfyUIPool._choose`)."""
 
-    def __init__(self, state: _LoopState, index: int) -> None:
-        self._state = state
+    def __init__(self, pool: ComfyUIPool, index: int) -> None:
+        self._pool = pool
         self._index = index
         self._held = True
-        state.jobs[index] += 1
+        pool._jobs[index] += 1
 
     def release(self) -> None:
-        if self._held:
+        with self._pool._jobs_lock:
+            if not self._held:
+                return
             self._held = False
-            self._state.jobs[self._index] -= 1
-            self._state.changed.set()
+            self._pool._jobs[self._index] -= 1
+        self._pool._changed()
 
 
 class _LoopState:
-    """The pool's state in one event loop: job counts, shared fetches, probes."""
+    """The pool's state in one event loop: its wake-up event, shared fetches, probes."""
 
-    def __init__(self, size: int) -> None:
-        self.jobs = [0] * size
-        self.changed = asyncio.Event()  # a job ended or a member rejoined
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.changed = asyncio.Event()  # a job ended or a member rejoined (in any loop)
         self.fetches: dict[int, asyncio.Future[None]] = {}
         self.probes: dict[int, asyncio.Task[None]] = {}
 
@@ -363,7 +368,12 @@ class ComfyUIPool:
         self._turn = 0  # where round-robin continues among equally loaded members
         self._closed = False
         self._merged: tuple[tuple[int, ...], dict[str, Any]] | None = None  # object_info()
-        self._loops: PerLoop[_LoopState] = PerLoop(lambda: _LoopState(len(members)))
+        # This pool's jobs per member, in every event loop (threads, repeated asyncio.run).
+        self._jobs = [0] * len(members)
+        # Reentrant: a ticket's finalizer (garbage collection) may release a slot while
+        # this thread holds the lock.
+        self._jobs_lock = threading.RLock()
+        self._loops: PerLoop[_LoopState] = PerLoop(_LoopState)
 
     def __repr__(self) -> str:
         return f"ComfyUIPool({[member.url for member in self._members]!r})"
@@ -397,12 +407,11 @@ class ComfyUIPool:
 
     def servers(self) -> tuple[PoolServer, ...]:
         """What the pool knows about each member now."""
-        state = self._loops.current()
         return tuple(
             PoolServer(
                 url=member.url,
                 up=member.up,
-                jobs=state.jobs[member.index] if state is not None else 0,
+                jobs=self._jobs[member.index],
                 queued_by_others=member.client._queued_by_others(),
                 problem=member.problem,
             )
@@ -442,7 +451,6 @@ class ComfyUIPool:
     # -- the job steps (see _backend.Backend) ----------------------------------------------
 
     async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
-        state = self._loops.get()
         asked = [member for member in self._members if member.up]
         answers = await asyncio.gather(*(self._ask(member, spec, job_id) for member in asked))
         for member in self._members:
@@ -459,7 +467,9 @@ class ComfyUIPool:
                 await within(other.client.cancel(extra), CANCEL_BOUND)
         ticket = _PoolTicket(job_id, member.client.base_url)
         live = inner.state in ("pending", "running")
-        ticket.hold(member, inner, _Slot(state, member.index) if live else None)
+        with self._jobs_lock:
+            slot = _Slot(self, member.index) if live else None
+        ticket.hold(member, inner, slot)
         return ticket
 
     async def _ask(self, member: _Member, spec: WorkflowSpec, job_id: str) -> Ticket | None:
@@ -614,11 +624,12 @@ class ComfyUIPool:
             lacking = {m.index: _lacks(m.info, needs) for m in self._members if m.info is not None}
             able = [m for m in candidates if m.up and lacking.get(m.index) == []]
             if able:
-                free = [m for m in able if self._max_jobs is None
-                        or state.jobs[m.index] < self._max_jobs]  # fmt: skip
-                if free:
-                    member = self._least_loaded(state, free)
-                    return member, _Slot(state, member.index)
+                with self._jobs_lock:  # the cap holds across threads: choose and count at once
+                    free = [m for m in able if self._max_jobs is None
+                            or self._jobs[m.index] < self._max_jobs]  # fmt: skip
+                    if free:
+                        member = self._least_loaded(free)
+                        return member, _Slot(self, member.index)
                 await within(state.changed.wait(), _RECHECK)  # a job ends, or look again
                 continue
             live = [m for m in candidates if m.up and m.info is not None]
@@ -651,8 +662,8 @@ class ComfyUIPool:
             spec.name, {m.url: list(lacking[m.index]) for m in self._members if m.index in lacking}
         )
 
-    def _least_loaded(self, state: _LoopState, members: list[_Member]) -> _Member:
-        load = {m.index: state.jobs[m.index] + m.client._queued_by_others() for m in members}
+    def _least_loaded(self, members: list[_Member]) -> _Member:
+        load = {m.index: self._jobs[m.index] + m.client._queued_by_others() for m in members}
         low = min(load.values())
         size = len(self._members)
         tied = [m for m in members if load[m.index] == low]
@@ -711,15 +722,15 @@ class ComfyUIPool:
             if member.retry_at is not None and member.retry_at <= now:
                 running = state.probes.get(member.index)
                 if running is None or running.done():
-                    state.probes[member.index] = asyncio.ensure_future(self._check(state, member))
+                    state.probes[member.index] = asyncio.ensure_future(self._check(member))
 
     async def _probe(self, state: _LoopState, member: _Member) -> None:
         running = state.probes.get(member.index)
         if running is None or running.done():
-            running = state.probes[member.index] = asyncio.ensure_future(self._check(state, member))
+            running = state.probes[member.index] = asyncio.ensure_future(self._check(member))
         await asyncio.shield(running)
 
-    async def _check(self, state: _LoopState, member: _Member) -> None:
+    async def _check(self, member: _Member) -> None:
         """Probe a member that is out; it rejoins once it answers, what it has is fetched
         anew and no copy of a job that moved elsewhere is live there any more."""
         if member.up:
@@ -745,7 +756,7 @@ class ComfyUIPool:
             return
         member.retry_at, member.delays, member.problem = None, None, None
         logger.warning("ComfyUI pool: %s is back", member.url)
-        state.changed.set()
+        self._changed()
 
     async def _cleared(self, member: _Member, job_id: str) -> bool:
         """Whether a copy of the job on a member that is back can no longer run there: the
@@ -757,3 +768,10 @@ class ComfyUIPool:
             return job_id not in await client._live_jobs()
         except (ComfygenError, httpx.HTTPError, ValueError):
             return False  # no answer: the copy may still run
+
+    def _changed(self) -> None:
+        """Wake the jobs waiting for a member in every event loop: a job ended or a
+        member rejoined."""
+        for state in self._loops.all():
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile
+                state.loop.call_soon_threadsafe(state.changed.set)

@@ -395,6 +395,7 @@ class FakeComfyUI:
         # observation
         self.prompts_received: list[dict[str, Any]] = []
         self.requests_received: list[tuple[str, str]] = []  # (method, path) of every request
+        self.queue_lengths: list[int] = []  # jobs queued or running as each prompt was queued
         self.prompt_authorizations: list[str | None] = []  # each POST /prompt's header
         self.executions: list[str] = []
         self.ws_connections_opened = 0
@@ -1216,6 +1217,7 @@ class FakeComfyUI:
         sensitive = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
         extra_data["create_time"] = int(time.time() * 1000)
         self._queue.put((number, prompt_id, prompt, extra_data, valid[2], sensitive))
+        self.queue_lengths.append(self._queue.tasks_remaining())
 
         mode = self.fail_next_post_prompt_after_accept
         if mode is not None:

@@ -129,6 +129,27 @@ async def test_a_cap_per_server_makes_jobs_wait(fakes: list[FakeComfyUI]) -> Non
 # -- routing by capability ------------------------------------------------------------------
 
 
+async def test_counts_and_caps_hold_in_every_event_loop(fakes: list[FakeComfyUI]) -> None:
+    a, b = fakes[:2]
+    a.hold()
+    b.hold()
+    async with pool_of(a, b, max_jobs_per_server=1) as pool:
+
+        def in_another_loop() -> str:  # a thread of a sync app: asyncio.run per call
+            return asyncio.run(text_preview(text="there", client=pool)).prompt_id
+
+        there = asyncio.ensure_future(asyncio.to_thread(in_another_loop))
+        await until(lambda: a.prompts_received or b.prompts_received)
+        assert [s.jobs for s in pool.servers()] in ([1, 0], [0, 1]), "seen from this loop"
+        here = asyncio.gather(*(text_preview(text=f"here {i}", client=pool) for i in range(2)))
+        await until(lambda: len(a.prompts_received) + len(b.prompts_received) >= 2)
+        a.release()
+        b.release()
+        await asyncio.gather(there, here)
+    assert len(a.executions) + len(b.executions) == 3
+    assert max(a.queue_lengths + b.queue_lengths) == 1, "never two of its jobs on one server"
+
+
 async def test_model_files_route_jobs_and_nothing_runs_nowhere(fakes: list[FakeComfyUI]) -> None:
     a, b = fakes[:2]
     a.models = {"checkpoints": ["alpha.safetensors"]}
