@@ -310,7 +310,7 @@ def inspect_command(
 
 def _type_label(param: Any) -> str:
     if param.choices:
-        shown = "|".join(param.choices[:4]) + ("|…" if len(param.choices) > 4 else "")
+        shown = "|".join(map(str, param.choices[:4])) + ("|…" if len(param.choices) > 4 else "")
         return f"{param.type} in {shown}"
     if param.minimum is not None or param.maximum is not None:
         return f"{param.type} [{param.minimum}, {param.maximum}]"
