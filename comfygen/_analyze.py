@@ -582,7 +582,13 @@ def _merge_params(
                 default=group[0].default if shared and not required else None,
                 description=description,
                 targets=tuple(
-                    TargetIR(b.node, b.field, inferred=b.field != b.marker.field) for b in group
+                    TargetIR(
+                        b.node,
+                        b.field,
+                        inferred=b.field != b.marker.field,
+                        schema=b.input_schema is not None,
+                    )
+                    for b in group
                 ),
                 minimum=max(lows) if lows and param_type in ("int", "float") else None,
                 maximum=min(highs) if highs and param_type in ("int", "float") else None,

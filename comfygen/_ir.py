@@ -46,6 +46,9 @@ class TargetIR:
     # True when a `$~name` shorthand named no real input and the node's only file-name
     # input was bound instead.
     inferred: bool = False
+    # False when no node schema describes this input (a custom node): its type was
+    # inferred from the workflow's value.
+    schema: bool = True
 
 
 @dataclass(frozen=True)

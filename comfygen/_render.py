@@ -122,7 +122,8 @@ def _param_summary(param: ParamIR, field: ParamField) -> str:
         text += f"Between {_bound(field.minimum)} and {_bound(field.maximum)}. "
     text += f"Sets {targets}."
     if not field.exact:
-        classes = ", ".join(sorted({quote(t.node.class_type) for t in param.targets}))
+        untyped = [t for t in param.targets if not t.schema]
+        classes = ", ".join(sorted({quote(t.node.class_type) for t in untyped}))
         text += f" Type inferred from the workflow's value: no node schema for {classes}."
     if param.renamed:
         text += f" Written {quote(param.key)} in the workflow."

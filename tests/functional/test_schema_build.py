@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 from click.testing import CliRunner, Result
 
 from comfygen import BuildError, build
+from comfygen._cli_run import parameter_help
+from comfygen._schema import bundled, from_object_info, merged
 from comfygen.cli import main
 from tests.conftest import WriteWorkflow, node
 from tests.fakes import FakeComfyUI
@@ -171,3 +174,79 @@ async def test_server_schemas_and_strict_combos(write_workflow: WriteWorkflow) -
     assert outcome.exit_code == 0, outcome.output
     assert "str in a.safetensors|b.safetensors" in outcome.output
     assert rejected.exit_code == 1 and "not-an-option" in rejected.output
+
+
+# -- combos of numbers (partner nodes: Kling, Runway, LTXV, Pixverse, Sora durations) ----------
+
+KLING = {"model_name": "kling-v2-6", "prompt": "a cat", "mode": "pro", "aspect_ratio": "16:9",
+         "duration": 5, "generate_audio": True, "seed": 0}  # fmt: skip
+
+
+def _kling(title: str, **overrides: Any) -> dict[str, Any]:
+    return node("KlingTextToVideoWithAudio", title, **{**KLING, **overrides})
+
+
+def test_a_combo_of_integers_is_an_int_literal(
+    write_workflow: WriteWorkflow, make_module: Any
+) -> None:
+    # /object_info lists Kling's duration as [5, 10], numbers: the saved 5 is right.
+    graph = {"1": _kling("$prompt.prompt!, $duration"), "2": SAVE}
+    result = build([write_workflow(graph)])
+    assert result.diagnostics == ()
+    duration = result.workflows[0].params[1]
+    assert (duration.type, duration.choices, duration.default) == ("int", (5, 10), 5)
+    text = next(f.text for f in result.files if f.path == "wf.py")
+    assert "DurationChoice: TypeAlias = Literal[5, 10]" in text
+    assert "    duration: DurationChoice = 5\n" in text
+    params = make_module(graph).WfParams
+    assert params(prompt="x", duration=10).duration == 10
+    assert "int, one of: 5, 10" in parameter_help(result.workflows[0])  # comfygen run
+    assert "int in 5|10" in _cli("inspect", str(write_workflow(graph))).output
+    for wrong in (7, "10", 7.5):
+        with pytest.raises(pydantic.ValidationError):
+            params(prompt="x", duration=wrong)
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "severity", "fragment"),
+    [
+        ("5", "schema-mismatch", "error", "is a COMBO of int options in the node's definition"),
+        (5.5, "schema-mismatch", "error", "but the workflow holds 5.5"),
+        # the bundled schema may lack a newer option: a warning, an int without Literal
+        (15, "not-an-option", "warning", 'the default 15 of input "duration" is not one of'),
+    ],
+)
+def test_a_combo_of_integers_checks_the_saved_value(
+    write_workflow: WriteWorkflow, value: Any, code: str, severity: str, fragment: str
+) -> None:
+    path = write_workflow({"1": _kling("$duration", duration=value), "2": SAVE})
+    try:
+        diagnostics = list(build([path]).diagnostics)
+    except BuildError as error:
+        diagnostics = list(error.diagnostics)
+    assert [(d.code, d.severity) for d in diagnostics] == [(code, severity)]
+    assert fragment in diagnostics[0].message, diagnostics[0].message
+    if severity == "warning":
+        assert "its options (5, 10) in the bundled core-node schema" in diagnostics[0].message
+        (param,) = build([path]).workflows[0].params
+        assert (param.type, param.choices, param.default) == ("int", None, 15)
+
+
+def test_a_servers_combo_of_floats_and_a_mixed_one(write_workflow: WriteWorkflow) -> None:
+    # A Literal holds no floats: a combo of 0.5, 1.0, 1.5 is a float, its saved value
+    # checked against those numbers. A combo of text and numbers gives no type: the
+    # saved value decides, as for a custom node.
+    info = {"Zoom": {"input": {"required": {
+        "factor": [[0.5, 1.0, 1.5], {}], "size": [["auto", 512, 1024], {}]}}}}  # fmt: skip
+    schemas = merged(bundled(), from_object_info(info))
+    good = write_workflow({"1": node("Zoom", "$factor, $size", factor=1, size=512), "2": SAVE})
+    result = build([good], schemas=schemas)
+    factor, size = result.workflows[0].params
+    assert (factor.type, factor.choices, factor.default) == ("float", None, 1.0)
+    assert (size.type, size.choices, size.default) == ("int", None, 512)
+    assert factor.schema and not size.schema
+    bad = write_workflow({"1": node("Zoom", "$factor", factor=0.75), "2": SAVE}, "bad")
+    with pytest.raises(BuildError) as caught:
+        build([bad], schemas=schemas)
+    (error,) = caught.value.diagnostics
+    assert error.code == "not-an-option" and "(0.5, 1.0, 1.5)" in error.message
