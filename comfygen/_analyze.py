@@ -436,8 +436,7 @@ def _schema_type(
     server that runs the workflow may offer more (custom samplers...), so the parameter
     then loses its `Literal`."""
     allowed = _allowed(state, schema)
-    # A `Literal` holds text and integers, never floats.
-    choices: tuple[Choice, ...] | None = allowed if param_type in ("str", "int") else None
+    choices: tuple[Choice, ...] | None = allowed if _literal_values(allowed) else None
 
     def broken(code: Code, message: str, hint: str, what: str) -> _Typed | None:
         if not state.lenient_defaults:
@@ -502,6 +501,24 @@ def _schema_type(
             f"is not one of its options ({shown})",
         )
     return _Typed(param_type, choices)
+
+
+def _literal_values(options: tuple[Any, ...] | None) -> bool:
+    """Whether options can be a `Literal`: integers or text, never floats, and only text
+    pydantic can read (no lone surrogates, which no server could have meant)."""
+    if not options:
+        return False
+    if all(type(o) is int for o in options):
+        return True
+    return all(type(o) is str and _is_unicode(o) for o in options)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind(schema: InputSchema, param_type: ParamType) -> str:

@@ -196,8 +196,10 @@ def _choice_aliases(fields: tuple[ParamField, ...]) -> dict[tuple[Choice, ...], 
 def _alias_lines(alias: str, options: tuple[Choice, ...]) -> list[str]:
     head = f"{alias}: TypeAlias = "
     literal = _literal(options)
-    if len(options) == 1:  # a one-element subscript is never exploded (see `_layout`)
-        return [head + literal.flat]
+    if len(options) == 1 and not fits(head + literal.flat):
+        # ruff splits a one-element subscript without adding a comma (which would make
+        # its index a tuple): `X = Literal[` / the option / `]`.
+        return [head + "Literal[", "    " + lit.scalar(options[0]), "]"]
     return lay_out(literal, "", head)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +252,44 @@ def test_a_servers_combo_of_floats_and_a_mixed_one(write_workflow: WriteWorkflow
         build([bad], schemas=schemas)
     (error,) = caught.value.diagnostics
     assert error.code == "not-an-option" and "(0.5, 1.0, 1.5)" in error.message
+
+
+def test_what_ruff_would_rewrite_is_written_as_ruff_writes_it(
+    write_workflow: WriteWorkflow, tmp_path: Path
+) -> None:
+    # A one-option Literal wider than a line (ruff splits it, without a comma, which would
+    # make its index a tuple) and float bounds with exponents (ruff drops the "+").
+    long = "o" * 90
+    info = {"Wide": {"input": {"required": {
+        "only": [[long], {}], "f": ["FLOAT", {"min": -1e308, "max": 1e308}]}}}}  # fmt: skip
+    graph = {"1": node("Wide", "$only, $f", only=long, f=1e20), "2": SAVE}
+    result = build([write_workflow(graph)], schemas=merged(bundled(), from_object_info(info)))
+    text = next(f.text for f in result.files if f.path == "wf.py")
+    assert f'OnlyChoice: TypeAlias = Literal[\n    "{long}"\n]\n' in text
+    assert "    f: float = Field(1e20, ge=-1e308, le=1e308)\n" in text
+    module = tmp_path / "wf.py"
+    module.write_text(text, encoding="utf-8")
+    ruff = Path(sys.executable).parent / "ruff"
+    outcome = subprocess.run(
+        [str(ruff), "format", "--diff", "--isolated", str(module)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert outcome.returncode == 0, outcome.stdout
+
+
+def test_an_option_that_is_not_unicode_makes_no_literal(
+    write_workflow: WriteWorkflow, tmp_path: Path
+) -> None:
+    # A lone surrogate (valid JSON, no valid text) in a server's options: pydantic cannot
+    # read it in a Literal, so the module would fail at import. The parameter is a str.
+    info = {"Odd": {"input": {"required": {"mode": [["a", "b\ud800"], {}]}}}}
+    graph = {"1": node("Odd", "$mode", mode="a"), "2": SAVE}
+    result = build([write_workflow(graph)], schemas=merged(bundled(), from_object_info(info)))
+    (param,) = result.workflows[0].params
+    assert (param.type, param.choices, param.default) == ("str", None, "a")
+    text = next(f.text for f in result.files if f.path == "wf.py")
+    namespace: dict[str, Any] = {}
+    exec(compile(text, "wf.py", "exec"), namespace)  # the generated module, as imported
+    assert namespace["WfParams"]().mode == "a"
