@@ -13,9 +13,13 @@ import pydantic
 import pytest
 from click.testing import CliRunner, Result
 
-from comfygen import BuildError, build
+from comfygen import BuildError, Diagnostic, build
+from comfygen._analyze import analyze
 from comfygen._cli_run import parameter_help
-from comfygen._schema import bundled, from_object_info, merged
+from comfygen._dynamic import params_model
+from comfygen._names import Identifier
+from comfygen._schema import Schemas, bundled, from_object_info, merged
+from comfygen._translate import translate
 from comfygen.cli import main
 from tests.conftest import WriteWorkflow, node
 from tests.fakes import FakeComfyUI
@@ -293,3 +297,112 @@ def test_an_option_that_is_not_unicode_makes_no_literal(
     namespace: dict[str, Any] = {}
     exec(compile(text, "wf.py", "exec"), namespace)  # the generated module, as imported
     assert namespace["WfParams"]().mode == "a"
+
+
+# -- lenient defaults: the dynamic API's analysis (the caller may override a saved value) --------
+
+
+def _server_schemas() -> Schemas:
+    """What ComfyKit types workflows with: the server's /object_info over the bundled one."""
+    from tests.fakes._graph import object_info
+
+    return merged(bundled(), from_object_info(object_info()))
+
+
+def _analyze(graph: dict[str, Any], *, lenient: bool) -> tuple[Any, list[Diagnostic]]:
+    return analyze(
+        graph,
+        source="wf.json",
+        function=Identifier("wf"),
+        schemas=_server_schemas(),
+        lenient_defaults=lenient,
+    )
+
+
+SCALE_CUSTOM = {
+    "1": node("LoadImage", "", image="example.png"),
+    "2": node("ImageScaleBy", "$method.upscale_method", upscale_method="my_custom_method",
+              scale_by=0.5, image=["1", 0]),
+    "3": node("SaveImage", "$output.out", filename_prefix="x", images=["2", 0]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("graph", "code", "name", "what"),
+    [
+        (SCALE_CUSTOM, "not-an-option", "method",
+         "the workflow's value \"my_custom_method\" of input \"upscale_method\" of node \"2\" "
+         "(ImageScaleBy) is not one of its options (\"nearest-exact\", "),
+        ({"3": _sampler("$steps", steps=0), "4": SAVE}, "out-of-range", "steps",
+         "the workflow's value 0 of input \"steps\" of node \"3\" (KSampler) is outside "
+         "[1, 10000], so it is no default"),
+        ({"3": _sampler("$steps", steps="20"), "4": SAVE}, "schema-mismatch", "steps",
+         "the workflow's value \"20\" of input \"steps\" of node \"3\" (KSampler) is not INT"),
+    ],
+)  # fmt: skip
+def test_lenient_defaults_make_a_broken_default_required(
+    graph: dict[str, Any], code: str, name: str, what: str
+) -> None:
+    # `comfygen build` refuses the saved value that breaks the server's schema...
+    ir, diagnostics = _analyze(graph, lenient=False)
+    assert ir is None and [(d.code, d.severity) for d in diagnostics] == [(code, "error")]
+    # ...the dynamic API lets the caller override it: a warning, and a required parameter
+    # that keeps its exact type (bounds, options), without the broken default.
+    ir, diagnostics = _analyze(graph, lenient=True)
+    assert ir is not None and [(d.code, d.severity) for d in diagnostics] == [(code, "warning")]
+    assert "the parameter is required" in diagnostics[0].message
+    (param,) = ir.params
+    assert (param.name, param.required, param.default, param.schema) == (name, True, None, True)
+    assert param.refused_default is not None and what in param.refused_default
+    (field,) = translate(ir).params
+    assert field.required and field.refused_default == param.refused_default
+    assert translate(ir).spec.params[0].required
+    model = params_model(ir)
+    assert model.model_fields[name].is_required()
+    if code == "not-an-option":
+        assert param.choices is not None and "bicubic" in param.choices
+        assert model.model_validate({"method": "bicubic"}).model_dump() == {"method": "bicubic"}
+        with pytest.raises(pydantic.ValidationError):
+            model.model_validate({"method": "my_custom_method"})
+    else:
+        assert (param.type, param.minimum, param.maximum) == ("int", 1, 10000)
+        with pytest.raises(pydantic.ValidationError):
+            model.model_validate({"steps": 0})
+
+
+def test_lenient_defaults_leave_good_and_required_values_alone() -> None:
+    # `$steps!`: the saved value is never used, so nothing is refused (only reported); a
+    # good default stays the default; the bundled schema's missing option stays a warning
+    # with the saved value as default (the server may have the option).
+    graph = {"3": _sampler("$steps!, $cfg, $scheduler", steps="20", scheduler="mine"), "4": SAVE}
+    schemas = {**_server_schemas(), "KSampler": bundled()["KSampler"]}
+    ir, diagnostics = analyze(
+        graph,
+        source="wf.json",
+        function=Identifier("wf"),
+        schemas=schemas,
+        lenient_defaults=True,
+    )
+    assert ir is not None
+    assert [(d.code, d.severity) for d in diagnostics] == [
+        ("schema-mismatch", "warning"),
+        ("not-an-option", "warning"),
+    ]
+    steps, cfg, scheduler = ir.params
+    assert (steps.required, steps.refused_default) == (True, None)
+    assert (cfg.required, cfg.default, cfg.refused_default) == (False, 8.0, None)
+    assert (scheduler.required, scheduler.default, scheduler.choices) == (False, "mine", None)
+
+
+def test_lenient_defaults_one_broken_node_makes_the_name_required() -> None:
+    # One name in two nodes: a caller's value sets both, so one broken default is enough.
+    graph = {
+        "3": _sampler("$steps", steps=20),
+        "5": _sampler("$steps", steps=0),
+        "4": SAVE,
+    }
+    ir, diagnostics = _analyze(graph, lenient=True)
+    assert ir is not None and [d.code for d in diagnostics] == ["out-of-range"]
+    (steps,) = ir.params
+    assert steps.required and steps.default is None
+    assert steps.refused_default and 'of node "5" (KSampler)' in steps.refused_default
