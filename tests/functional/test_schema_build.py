@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -406,3 +407,63 @@ def test_lenient_defaults_one_broken_node_makes_the_name_required() -> None:
     (steps,) = ir.params
     assert steps.required and steps.default is None
     assert steps.refused_default and 'of node "5" (KSampler)' in steps.refused_default
+
+
+# -- where node schemas come from: --object-info FILE, --server URL ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("[1, 2]", "a JSON list, not an object of node classes"),
+        ("{}", "an empty object: it lists no node classes"),
+        ('{"MyNode": ["INT"]}', 'entry "MyNode" is not a node definition'),
+        ('{"MyNode": {"input": {"required": []}}}', 'entry "MyNode" is not a node definition'),
+        (
+            '{"1": {"class_type": "SaveImage", "inputs": {}}}',
+            "this is a workflow, not a server's /object_info",
+        ),
+        ("{", "Expecting property name"),
+    ],
+)
+def test_an_object_info_file_of_the_wrong_shape_is_a_usage_error(
+    write_workflow: WriteWorkflow, tmp_path: Path, content: str, problem: str
+) -> None:
+    info = tmp_path / "object_info.json"
+    info.write_text(content, encoding="utf-8")
+    path = write_workflow({"3": _sampler("$steps"), "4": SAVE})
+    for command in ("vet", "build"):
+        extra = ["-o", str(tmp_path / "gen")] if command == "build" else []
+        outcome = _cli(command, "--object-info", str(info), str(path), *extra)
+        assert outcome.exit_code == 2 and outcome.exception is not None, outcome.output
+        assert isinstance(outcome.exception, SystemExit), "no traceback"
+        assert f"--object-info {info}: " in outcome.output and problem in outcome.output
+    assert not (tmp_path / "gen").exists()
+
+
+async def test_server_failures_are_usage_errors_with_their_cause(
+    write_workflow: WriteWorkflow, start_fake_comfyui: Any
+) -> None:
+    path = write_workflow({"3": _sampler("$steps"), "4": SAVE})
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    refused = await asyncio.to_thread(_cli, "vet", "--server", closed, str(path))
+    assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit)
+    assert f"cannot reach ComfyUI at {closed}: connection refused" in refused.output
+
+    server = await start_fake_comfyui()
+    # A server that cannot answer now: one attempt, no waiting for it to come back.
+    server.fail_next_requests["/object_info"] = 3
+    unavailable = await asyncio.to_thread(_cli, "vet", "--server", server.base_url, str(path))
+    assert unavailable.exit_code == 2 and "GET /object_info: HTTP 503" in unavailable.output
+    assert server.fail_next_requests == {"/object_info": 2}
+    # An answer whose entries are no node definitions.
+    server.fail_next_requests.clear()
+    server.node_classes = {"Broken": ["INT", {}]}
+    broken = await asyncio.to_thread(_cli, "vet", "--server", server.base_url, str(path))
+    assert broken.exit_code == 2 and isinstance(broken.exception, SystemExit)
+    assert 'entry "Broken" is not a node definition' in broken.output
+    server.node_classes = {}
+    fine = await asyncio.to_thread(_cli, "vet", "--server", server.base_url, str(path))
+    assert fine.exit_code == 0, fine.output
