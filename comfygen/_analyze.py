@@ -572,7 +572,7 @@ def _merge_params(
         if param_type == "float":  # an int saved in a node typed only by its value
             group = [_as_float(b) for b in group]
         refused = next((b.refused for b in group if b.refused is not None), None)
-        required = first.marker.required or refused is not None
+        required = first.marker.required or refused is not None  # `!` gets no `refused`
         description = next((b.marker.description for b in group if b.marker.description), None)
         schemas = [b.input_schema for b in group if b.input_schema is not None]
         if description is None:
@@ -611,7 +611,7 @@ def _merge_params(
                 maximum=min(highs) if highs and param_type in ("int", "float") else None,
                 choices=choices or None,
                 schema=len(schemas) == len(group),
-                refused_default=refused if not first.marker.required else None,
+                refused_default=refused,
             )
         )
     return tuple(params)
