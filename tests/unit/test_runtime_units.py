@@ -69,3 +69,22 @@ async def test_save_refuses_to_leave_its_directory(tmp_path: Path) -> None:
     with pytest.raises(rt.ComfygenError, match="not attached"):
         await sneaky.save(tmp_path)  # saved under its base name only: evil.png
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_node_that_reports_one_text_gives_one_text() -> None:
+    def no_files(*args: object) -> rt.File:
+        raise AssertionError("no files here")
+
+    (item,) = node_items("text", "5", {"text": "hello"}, no_files)
+    assert isinstance(item, rt.Text) and item.text == "hello"
+    items = node_items("text", "5", {"text": ["a", "b"]}, no_files)
+    assert [t.text for t in items if isinstance(t, rt.Text)] == ["a", "b"]
+
+
+def test_cookie_formats() -> None:
+    assert parse_cookies("a=1; b = 2") == {"a": "1", "b": "2"}
+    assert parse_cookies(' {"a": "1", "n": 2} ') == {"a": "1", "n": "2"}
+    with pytest.raises(ValueError, match="fetched by ComfyKit only"):
+        parse_cookies("https://auth.example/cookies?token=SECRET")
+    with pytest.raises(ValueError, match="JSON"):
+        parse_cookies("{not json")
