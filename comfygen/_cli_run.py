@@ -124,7 +124,7 @@ def _is_remote(workflow: str) -> bool:
 def _type_label(param: ParamIR) -> str:
     kind = "path|url|name" if param.type == "media" else param.type
     if param.choices:
-        shown = ", ".join(param.choices[:6]) + (", …" if len(param.choices) > 6 else "")
+        shown = ", ".join(map(str, param.choices[:6])) + (", …" if len(param.choices) > 6 else "")
         return f"{kind}, one of: {shown}"
     if param.minimum is not None or param.maximum is not None:
         low = "-inf" if param.minimum is None else repr(param.minimum)

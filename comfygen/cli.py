@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -22,7 +22,7 @@ from ._cli_models import models_command
 from ._cli_run import run_command
 from ._diagnostics import BuildError, Diagnostic
 from ._project import ProjectConfigError, load_runninghub_ids
-from ._schema import Schemas, bundled, from_object_info, merged
+from ._schema import Schemas, bundled, check_object_info, from_object_info, merged
 from ._sources import parse_runninghub_source, workflow_source
 
 __all__ = [
@@ -100,29 +100,30 @@ class _SchemaOptions:
         layers = [bundled()]
         for path in self.object_info:
             try:
-                layers.append(from_object_info(json.loads(path.read_text(encoding="utf-8"))))
+                data = check_object_info(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError) as error:
                 raise click.UsageError(f"--object-info {path}: {error}") from None
+            layers.append(from_object_info(data))
         if self.server:
             layers.append(from_object_info(_fetch_object_info(self.server)))
         return merged(*layers)
 
 
 def _fetch_object_info(server: str) -> dict[str, Any]:
-    from comfygen_runtime import ComfyUIConfig
+    """The server's GET /object_info, read by the runtime's own client: a server that
+    cannot be reached fails at once, with the cause (refused, name not resolved, TLS,
+    not ComfyUI, ...), and an answer of the wrong shape is refused."""
+    from comfygen_runtime import ComfygenError, ComfyUI
 
-    config = ComfyUIConfig.resolve(server)
+    async def read() -> dict[str, Any]:
+        # A build waits for no restart: one attempt (the runtime's first contact is bounded).
+        async with ComfyUI(server, unavailable_after=0) as client:
+            return await client.object_info()
+
     try:
-        reply = httpx.get(
-            f"{config.base_url}/object_info", headers=config.request_headers(), timeout=60
-        )
-        reply.raise_for_status()
-        data: dict[str, Any] = reply.json()
-    except (httpx.HTTPError, ValueError) as error:
-        raise click.UsageError(
-            f"--server {config.display_url}: cannot read /object_info ({type(error).__name__})"
-        ) from None
-    return data
+        return check_object_info(asyncio.run(read()))
+    except (ComfygenError, ValueError) as error:
+        raise click.UsageError(f"--server: cannot read the node schemas: {error}") from None
 
 
 def _schema_options(function: Any) -> Any:
@@ -315,7 +316,7 @@ def inspect_command(
 
 def _type_label(param: Any) -> str:
     if param.choices:
-        shown = "|".join(param.choices[:4]) + ("|…" if len(param.choices) > 4 else "")
+        shown = "|".join(map(str, param.choices[:4])) + ("|…" if len(param.choices) > 4 else "")
         return f"{param.type} in {shown}"
     if param.minimum is not None or param.maximum is not None:
         return f"{param.type} [{param.minimum}, {param.maximum}]"

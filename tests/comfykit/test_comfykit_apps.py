@@ -314,6 +314,34 @@ async def test_execute_with_an_idempotency_key_runs_once(
     assert len(server.prompts_received) == 1 and server.executions == [first.prompt_id]
 
 
+# -- combos of numbers (partner nodes' durations) ----------------------------------------------
+
+KLING = {
+    "1": node("KlingTextToVideoWithAudio", "$prompt.prompt!, $duration", model_name="kling-v2-6",
+              prompt="a cat", mode="pro", aspect_ratio="16:9", duration=5,
+              generate_audio=True, seed=0),
+    "2": node("SaveVideo", "$output.video", filename_prefix="x", format="auto", codec="auto",
+              video=["1", 0]),
+}  # fmt: skip
+
+
+async def test_a_combo_of_integers_takes_an_integer(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # /object_info lists Kling's durations as the numbers 5 and 10: both kits send 10.
+    workflow = _write(tmp_path, "kling", KLING)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, {"prompt": "dog", "duration": 10})
+    gen = await _ours(gen_fake, workflow, {"prompt": "dog", "duration": 10})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    received = [*kit_fake.prompts_received, *gen_fake.prompts_received]
+    assert [p["prompt"]["1"]["inputs"]["duration"] for p in received] == [10, 10]
+    # Not one of the options: comfygen refuses it before sending (as it does out-of-range).
+    refused = await _ours(gen_fake, workflow, {"prompt": "dog", "duration": 7})
+    assert refused.status == "error" and "duration" in (refused.msg or "")
+    assert "5 or 10" in (refused.msg or "") and len(gen_fake.prompts_received) == 1
+
+
 # -- values the server converts, it accepts ----------------------------------------------------
 
 CONVERTED = {
