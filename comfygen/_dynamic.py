@@ -590,6 +590,9 @@ def _analyzed(loaded: Loaded) -> WorkflowIR:
         # Typed by the bundled core-node schemas alone (RunningHub; a server that could not
         # be asked), a combo keeps no options: the server may have more than the bundle.
         schemas=loaded.schemas if _own_schemas(loaded) else _open_combos(),
+        # A saved value the schema refuses is no reason to refuse a call that passes its own
+        # (comfykit runs it): the parameter is then required, and says why when missing.
+        lenient_defaults=True,
     )
     if ir is None:
         raise ComfygenError(_describe(diagnostics))
@@ -638,16 +641,18 @@ def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
         return params_model(ir).model_validate(values)
     except pydantic.ValidationError as error:
         keys: dict[str, str] = {field.name: field.key for field in fields}
-        problems = "; ".join(_problem(e, keys) for e in error.errors(include_url=False))
+        refused: dict[str, str] = {f.name: f.refused_default for f in fields if f.refused_default}
+        problems = "; ".join(_problem(e, keys, refused) for e in error.errors(include_url=False))
         raise ParameterError(f"invalid parameters for {ir.source}: {problems}") from error
 
 
-def _problem(error: Any, keys: dict[str, str]) -> str:
+def _problem(error: Any, keys: dict[str, str], refused: dict[str, str]) -> str:
     """One pydantic error, naming the parameter as the caller wrote it."""
     where = str(error["loc"][0]) if error["loc"] else "parameters"
     name = keys.get(where, where)
     if error["type"] == "missing":
-        return f"{name}: required, not given"
+        reason = f" ({refused[where]})" if where in refused else ""
+        return f"{name}: required, not given{reason}"
     return f"{name}: {error['msg']} (got {_reprs.repr(error['input'])})"
 
 

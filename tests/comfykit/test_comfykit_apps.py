@@ -479,3 +479,24 @@ async def test_runninghub_calls_are_typed_without_the_bundles_options() -> None:
             "fieldValue": "my_custom_method"} in infos[0]  # fmt: skip
     assert custom.status == "error", "the fake's own ComfyUI has no such method"
     assert pointed.status == "completed" and pointed.images, pointed.msg
+
+
+async def test_a_saved_value_the_server_refuses_is_overridden(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # The workflow saves a method the server does not offer; the app always passes its own.
+    # comfykit runs it; so does comfygen. Without a value the parameter is required and the
+    # message says why (the server would refuse the saved one).
+    graph = {"1": node("EmptyImage", "", width=8, height=8, batch_size=1, color=0),
+             "2": node("ImageScaleBy", "$method.upscale_method",
+                       upscale_method="my_custom_method", scale_by=0.5, image=["1", 0]),
+             "3": node("SaveImage", "$output.out", filename_prefix="x",
+                       images=["2", 0])}  # fmt: skip
+    workflow = _write(tmp_path, "custom_method", graph)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, {"method": "bicubic"})
+    gen = await _ours(gen_fake, workflow, {"method": "bicubic"})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    missing = await _ours(gen_fake, workflow, {})
+    assert missing.status == "error" and "method: required, not given" in (missing.msg or "")
+    assert "my_custom_method" in (missing.msg or "") and len(gen_fake.prompts_received) == 1
