@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from ._diagnostics import Code, Diagnostic, quote
 from ._dsl import ParamMarker, parse_title
 from ._graph import is_link
 from ._ir import (
+    Choice,
     NodeRef,
     OutputIR,
     ParamIR,
@@ -29,7 +31,7 @@ from ._names import (
     class_stem,
     field_name,
 )
-from ._schema import SCALAR_TYPES, InputSchema, NodeSchema, Schemas
+from ._schema import InputSchema, NodeSchema, Schemas
 
 __all__ = [
     "AUTO_OUTPUT_KINDS",
@@ -74,7 +76,9 @@ class _Binding:
     media: bool = False
     # The combo's options, unless the default is not among them in the bundled schema (the
     # user's server may have more options than the core nodes it was derived from).
-    choices: tuple[str, ...] | None = None
+    choices: tuple[Choice, ...] | None = None
+    # With lenient defaults: why the saved value, which breaks the schema, is no default.
+    refused: str | None = None
 
 
 @dataclass
@@ -82,6 +86,7 @@ class _Analysis:
     file: str
     schemas: Schemas | None = None
     strict_combos: bool = False
+    lenient_defaults: bool = False
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: Code, message: str, hint: str, **where: Any) -> None:
@@ -122,13 +127,26 @@ def analyze(
     runninghub_id: str | None = None,
     schemas: Schemas | None = None,
     strict_combos: bool = False,
+    lenient_defaults: bool = False,
 ) -> tuple[WorkflowIR | None, list[Diagnostic]]:
     """Turn an API-format graph into IR. Returns (None, diagnostics) when any is an error.
 
     With `schemas` (node schemas from /object_info), parameter types, bounds and choices
-    come from the nodes' definitions and defaults are checked against them.
+    come from the nodes' definitions and defaults are checked against them: a saved value
+    of the wrong type (`schema-mismatch`), outside the bounds (`out-of-range`) or not
+    among the options of a server's schema (`not-an-option`) is an error. `strict_combos`
+    types combos of the server's files (models, uploads) as `Literal`s of them too.
+
+    `lenient_defaults=True` (the dynamic API: the caller may override the saved value, as
+    comfykit lets it) turns those three errors into warnings with the same codes. The
+    parameter keeps its exact schema type (bounds, `Literal` choices), but the saved
+    value is not its default: it becomes required (`ParamIR.required`, no default, its
+    `ParamSpec` required too) and `ParamIR.refused_default` (and the translated
+    `ParamField.refused_default`) says why in one sentence, naming the value, the input
+    and the node, for the message a caller gets when leaving it out. A marker with `!`
+    is required anyway and gets no `refused_default`. `comfygen build` stays strict.
     """
-    state = _Analysis(source, schemas, strict_combos)
+    state = _Analysis(source, schemas, strict_combos, lenient_defaults)
     if not isinstance(graph, dict) or not graph:
         state.error(
             "not-api-format",
@@ -320,16 +338,28 @@ def _bind(
     default = None if marker.required else value
     node_schema = state.schemas.get(node.class_type) if state.schemas is not None else None
     input_schema = node_schema.inputs.get(field) if node_schema is not None else None
-    if input_schema is not None and not media and input_schema.type in SCALAR_TYPES:
+    schema_type = _schema_param_type(input_schema) if input_schema is not None else None
+    if input_schema is not None and schema_type is not None and not media:
         assert node_schema is not None
-        typed = _schema_type(state, marker, field, value, input_schema, node_schema, where)
+        typed = _schema_type(
+            state, marker, field, value, input_schema, node_schema, schema_type, where
+        )
         if typed is None:
             return None
-        param_type, choices = typed
-        if param_type == "float" and isinstance(default, int) and not isinstance(default, bool):
+        if typed.refused is not None:
+            default = None
+        if typed.type == "float" and isinstance(default, int) and not isinstance(default, bool):
             default = float(default)  # a FLOAT input: its value is a float, whatever the JSON
         return _Binding(
-            marker, node, name, field, param_type, default, input_schema, choices=choices
+            marker,
+            node,
+            name,
+            field,
+            typed.type,
+            default,
+            input_schema,
+            choices=typed.choices,
+            refused=typed.refused,
         )
     return _Binding(marker, node, name, field, param_type, default, media=media)
 
@@ -347,8 +377,47 @@ LOADER_FILE_INPUTS = {
 
 
 _SCHEMA_TYPES: dict[str, ParamType] = {
-    "INT": "int", "FLOAT": "float", "BOOLEAN": "bool", "STRING": "str", "COMBO": "str",
+    "INT": "int", "FLOAT": "float", "BOOLEAN": "bool", "STRING": "str",
 }  # fmt: skip
+
+
+def _schema_param_type(schema: InputSchema) -> ParamType | None:
+    """The parameter type an input's schema gives; None when it gives none (a link-only
+    input, or a combo mixing text and numbers), and the saved value decides.
+
+    A combo's type is its options': text (`sampler_name`), integers (`duration` [5, 10]:
+    `int`, `Literal[5, 10]`) or numbers with a fraction (`float`, without `Literal`,
+    which cannot hold floats).
+    """
+    if schema.type != "COMBO":
+        return _SCHEMA_TYPES.get(schema.type)
+    values = schema.option_values
+    if values is None:  # every option is text
+        return "str"
+    if all(type(v) is int for v in values):
+        return "int"
+    if all(type(v) in (int, float) for v in values):
+        return "float"
+    return None
+
+
+@dataclass(frozen=True)
+class _Typed:
+    type: ParamType
+    choices: tuple[Choice, ...] | None
+    refused: str | None = None  # lenient defaults: why the saved value is no default
+
+
+def _fits(param_type: ParamType, value: Any) -> bool:
+    if value is None:
+        return True
+    if param_type == "bool":
+        return isinstance(value, bool)
+    if param_type == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if param_type == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str)
 
 
 def _schema_type(
@@ -358,72 +427,119 @@ def _schema_type(
     value: Any,
     schema: InputSchema,
     node_schema: NodeSchema,
+    param_type: ParamType,
     where: dict[str, Any],
-) -> tuple[ParamType, tuple[str, ...] | None] | None:
+) -> _Typed | None:
     """The parameter's type and options by the node's schema; a value that breaks the
-    schema is an error. A default missing from the options of the *bundled* schema is only
-    a warning: the server that runs the workflow may offer more (custom samplers...), so
-    the parameter is then typed `str`."""
-    param_type = _SCHEMA_TYPES[schema.type]
-    fits = value is None or (
-        isinstance(value, bool)
-        if param_type == "bool"
-        else isinstance(value, (int, float)) and not isinstance(value, bool)
-        if param_type == "float"
-        else isinstance(value, int) and not isinstance(value, bool)
-        if param_type == "int"
-        else isinstance(value, str)
-    )
-    if not fits:
-        state.error(
-            "schema-mismatch",
-            f"input {quote(field)} is {schema.type} in the node's definition, but the "
-            f"workflow holds {value!r}",
-            "fix the value in the editor (or update the node schema with --server)",
+    schema is an error (with lenient defaults: a warning, and the value is no default).
+    A default missing from the options of the *bundled* schema is only a warning: the
+    server that runs the workflow may offer more (custom samplers...), so the parameter
+    then loses its `Literal`."""
+    allowed = _allowed(state, schema)
+    choices: tuple[Choice, ...] | None = allowed if _literal_values(allowed) else None
+
+    def broken(code: Code, message: str, hint: str, what: str) -> _Typed | None:
+        if not state.lenient_defaults:
+            state.error(code, message, hint, **where)
+            return None
+        if marker.required:  # the saved value is never used
+            state.warning(code, message, hint, **where)
+            return _Typed(param_type, choices)
+        state.warning(
+            code,
+            message + "; it is no default, so the parameter is required",
+            "pass a value for it; " + hint,
             **where,
         )
-        return None
-    choices = _choices(state, schema)
+        shown = quote(value) if isinstance(value, str) else repr(value)
+        reason = (
+            f"the workflow's value {shown} of input {quote(field)} of node "
+            f"{quote(where['node_id'])} ({where['class_type']}) {what}, so it is no default"
+        )
+        return _Typed(param_type, choices, reason)
+
+    if not _fits(param_type, value):
+        return broken(
+            "schema-mismatch",
+            f"input {quote(field)} is {_kind(schema, param_type)} in the node's definition, "
+            f"but the workflow holds {value!r}",
+            "fix the value in the editor (or update the node schema with --server)",
+            f"is not {_kind(schema, param_type)}",
+        )
     if marker.required or value is None:
-        return param_type, choices
+        return _Typed(param_type, choices)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = schema.minimum, schema.maximum
         if (low is not None and value < low) or (high is not None and value > high):
-            state.error(
+            return broken(
                 "out-of-range",
                 f"the default {value!r} of input {quote(field)} is outside "
                 f"[{low}, {high}] of the node's definition",
                 "set a value within the bounds in the editor",
-                **where,
+                f"is outside [{low}, {high}]",
             )
-            return None
-    if choices is not None and value not in choices:
-        shown = ", ".join(quote(c) for c in choices[:8]) + (", ..." if len(choices) > 8 else "")
+    if allowed is not None and value not in allowed:
+        shown = ", ".join(_option(c) for c in allowed[:8]) + (", ..." if len(allowed) > 8 else "")
         message = (
-            f"the default {quote(str(value))} of input {quote(field)} is not one of its "
+            f"the default {_option(value)} of input {quote(field)} is not one of its "
             f"options ({shown})"
         )
         if node_schema.bundled:
             state.warning(
                 "not-an-option",
-                message + " in the bundled core-node schema, so the parameter is typed str",
+                message + " in the bundled core-node schema, so the parameter is typed "
+                f"{param_type} without a Literal of options",
                 "if the server that runs it offers this option, pass --server URL to use its "
                 "node schemas; otherwise pick one of the options in the editor",
                 **where,
             )
-            return param_type, None
-        state.error("not-an-option", message, "pick one of the options in the editor", **where)
-        return None
-    return param_type, choices
+            return _Typed(param_type, None)
+        return broken(
+            "not-an-option",
+            message,
+            "pick one of the options in the editor",
+            f"is not one of its options ({shown})",
+        )
+    return _Typed(param_type, choices)
 
 
-def _choices(state: _Analysis, schema: InputSchema) -> tuple[str, ...] | None:
-    """A combo's options as a `Literal`; file lists only with strict combos."""
+def _literal_values(options: tuple[Any, ...] | None) -> bool:
+    """Whether options can be a `Literal`: integers or text, never floats, and only text
+    pydantic can read (no lone surrogates, which no server could have meant)."""
+    if not options:
+        return False
+    if all(type(o) is int for o in options):
+        return True
+    return all(type(o) is str and _is_unicode(o) for o in options)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kind(schema: InputSchema, param_type: ParamType) -> str:
+    """`INT`, or for a combo `a COMBO of int options`."""
+    if schema.type != "COMBO" or param_type == "str":
+        return schema.type
+    return f"a COMBO of {param_type} options"
+
+
+def _option(value: Any) -> str:
+    return quote(value) if isinstance(value, str) else repr(value)
+
+
+def _allowed(state: _Analysis, schema: InputSchema) -> tuple[Any, ...] | None:
+    """A combo's options as the server compares them (5, not "5"); file lists (models,
+    uploads: they differ from server to server) only with strict combos."""
     if schema.type != "COMBO" or schema.options is None:
         return None
     if schema.files and not state.strict_combos:
         return None
-    return schema.options
+    return schema.option_values or schema.options
 
 
 def _merge_params(
@@ -450,8 +566,13 @@ def _merge_params(
                 **where,
             )
             continue
-        if not _agree(state, group, where):
+        param_type = _agree(state, group, where)
+        if param_type is None:
             continue
+        if param_type == "float":  # an int saved in a node typed only by its value
+            group = [_as_float(b) for b in group]
+        refused = next((b.refused for b in group if b.refused is not None), None)
+        required = first.marker.required or refused is not None  # `!` gets no `refused`
         description = next((b.marker.description for b in group if b.marker.description), None)
         schemas = [b.input_schema for b in group if b.input_schema is not None]
         if description is None:
@@ -459,7 +580,7 @@ def _merge_params(
         lows = [s.minimum for s in schemas if s.minimum is not None]
         highs = [s.maximum for s in schemas if s.maximum is not None]
         option_lists = [b.choices for b in group if b.choices is not None]
-        choices = None
+        choices: tuple[Choice, ...] | None = None
         if option_lists and len(option_lists) == len(schemas):
             if all(c is option_lists[0] for c in option_lists):
                 choices = option_lists[0]  # one class's input in several nodes (the usual)
@@ -468,30 +589,57 @@ def _merge_params(
                 choices = tuple(o for o in option_lists[0] if o in common)
         # The same name on nodes with different saved values (comfykit accepts it): a
         # caller's value sets them all; without one, each node keeps its own value.
-        shared = all(_same_value(first.default, b.default) for b in group)
+        shared = all(_same_value(group[0].default, b.default) for b in group)
         params.append(
             ParamIR(
                 name=name,
                 key=first.marker.name,
-                type=first.type,
-                required=first.marker.required,
-                default=first.default if shared else None,
+                type=param_type,
+                required=required,
+                default=group[0].default if shared and not required else None,
                 description=description,
                 targets=tuple(
-                    TargetIR(b.node, b.field, inferred=b.field != b.marker.field) for b in group
+                    TargetIR(
+                        b.node,
+                        b.field,
+                        inferred=b.field != b.marker.field,
+                        schema=b.input_schema is not None,
+                    )
+                    for b in group
                 ),
-                minimum=max(lows) if lows and first.type in ("int", "float") else None,
-                maximum=min(highs) if highs and first.type in ("int", "float") else None,
+                minimum=max(lows) if lows and param_type in ("int", "float") else None,
+                maximum=min(highs) if highs and param_type in ("int", "float") else None,
                 choices=choices or None,
                 schema=len(schemas) == len(group),
+                refused_default=refused,
             )
         )
     return tuple(params)
 
 
-def _agree(state: _Analysis, group: list[_Binding], where: dict[str, Any]) -> bool:
-    """One name bound in several nodes sets all of them, so the bindings must agree."""
+def _as_float(binding: _Binding) -> _Binding:
+    default = binding.default
+    if isinstance(default, int) and not isinstance(default, bool):
+        return dataclasses.replace(binding, type="float", default=float(default))
+    return dataclasses.replace(binding, type="float")
+
+
+def _agree(state: _Analysis, group: list[_Binding], where: dict[str, Any]) -> ParamType | None:
+    """One name bound in several nodes sets all of them, so the bindings must agree.
+
+    Returns the parameter's type (None: they do not agree). An int and a float agree
+    when one of them is only inferred from a saved value (the editor saves 1.0 as 1, and
+    comfykit sends one value to both): the parameter is a float.
+    """
     first = group[0]
+    types = {b.type for b in group}
+    # Not when both come from definitions (INT here, FLOAT there: a real conflict), nor
+    # for a combo of integers (its `Literal` holds no floats).
+    numbers = (
+        types == {"int", "float"}
+        and any(b.input_schema is None for b in group)
+        and all(b.choices is None for b in group)
+    )
     for other in group[1:]:
         place = f"node {quote(first.node.node_id)} and node {quote(other.node.node_id)}"
         checks = [
@@ -511,7 +659,7 @@ def _agree(state: _Analysis, group: list[_Binding], where: dict[str, Any]) -> bo
                 "'!' must be on every marker of the name or on none",
             ),
             (
-                other.type != first.type,
+                other.type != first.type and not numbers,
                 "has conflicting types",
                 f"{first.type} vs {other.type}",
             ),
@@ -524,8 +672,8 @@ def _agree(state: _Analysis, group: list[_Binding], where: dict[str, Any]) -> bo
                     "make the markers and input values agree, or use two names",
                     **where,
                 )
-                return False
-    return True
+                return None
+    return "float" if numbers else first.type
 
 
 def _outputs(

@@ -27,7 +27,7 @@ import pydantic
 
 from ._ir import ParamIR, WorkflowIR
 from ._project import load_runninghub_ids
-from ._sources import parse_runninghub_source
+from ._sources import parse_runninghub_source, workflow_source
 
 __all__ = ["run_command"]
 
@@ -106,6 +106,10 @@ def run_command(
     sys.exit(asyncio.run(run.main(random_seed)))
 
 
+def _is_url(workflow: str) -> bool:
+    return workflow.strip().startswith(("http://", "https://"))
+
+
 def _is_remote(workflow: str) -> bool:
     return (
         workflow.isdigit()
@@ -120,7 +124,7 @@ def _is_remote(workflow: str) -> bool:
 def _type_label(param: ParamIR) -> str:
     kind = "path|url|name" if param.type == "media" else param.type
     if param.choices:
-        shown = ", ".join(param.choices[:6]) + (", …" if len(param.choices) > 6 else "")
+        shown = ", ".join(map(str, param.choices[:6])) + (", …" if len(param.choices) > 6 else "")
         return f"{kind}, one of: {shown}"
     if param.minimum is not None or param.maximum is not None:
         low = "-inf" if param.minimum is None else repr(param.minimum)
@@ -224,6 +228,12 @@ class _Run:
     timeout: float | None
     prompt_id: str | None = None
 
+    @property
+    def shown(self) -> str:
+        """The workflow as messages name it: a URL without credentials or query (either may
+        hold a token); a file as it was typed."""
+        return workflow_source(self.workflow).display if _is_url(self.workflow) else self.workflow
+
     def _err(self, text: str) -> None:
         click.echo(text, err=True)
 
@@ -236,7 +246,13 @@ class _Run:
         # Ctrl-C cancels the run, and so the job on the server, before the process ends.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, task.cancel)
-        kit = ComfyKit(comfyui_url=self.server, random_seed=random_seed, timeout=self.timeout)
+        kit = ComfyKit(
+            comfyui_url=self.server,
+            random_seed=random_seed,
+            timeout=self.timeout,
+            runninghub_timeout=self.timeout,
+            cancel_on_timeout=True,  # --timeout gives up on the job: it must not run on
+        )
         try:
             return await self._main(kit)
         except asyncio.CancelledError:
@@ -253,14 +269,18 @@ class _Run:
             await kit.close()
 
     async def _main(self, kit: Any) -> int:
-        from comfygen_runtime import ComfygenError
+        from comfygen_runtime import ComfygenError, WorkflowTimeoutError
 
         from ._dynamic import params_model
 
+        started = time.monotonic()
         try:
             ir = await self._load(kit)
         except (ComfygenError, ValueError, OSError, httpx.HTTPError) as error:
-            self._err(f"comfygen: {self.workflow}: {error}")
+            if self.as_json:
+                document = self._document(None, "error", None, started, [], error=error)
+                click.echo(json.dumps(document, indent=2))
+            self._err(f"comfygen: {self.shown}: {error}")
             return EXIT_FAILED
         try:
             values = _parse_all(ir, self.raw)
@@ -277,7 +297,8 @@ class _Run:
         except (ComfygenError, ValueError, OSError, httpx.HTTPError) as error:
             self.prompt_id = self.prompt_id or getattr(error, "prompt_id", None)
             if self.as_json:
-                document = self._document(ir, "error", None, started, [], error=error)
+                status = "timeout" if isinstance(error, WorkflowTimeoutError) else "error"
+                document = self._document(ir, status, None, started, [], error=error)
                 click.echo(json.dumps(document, indent=2))
             self._err(f"comfygen: {ir.source}: failed: {error}")
             return EXIT_FAILED
@@ -290,7 +311,7 @@ class _Run:
         return 0
 
     def _usage(self, ir: WorkflowIR, problem: str) -> int:
-        self._err(f"Usage: comfygen run {self.workflow} [-p NAME=VALUE]...")
+        self._err(f"Usage: comfygen run {self.shown} [-p NAME=VALUE]...")
         self._err(f"Error: {problem}\n")
         self._err(parameter_help(ir))
         return EXIT_USAGE
@@ -306,7 +327,7 @@ class _Run:
         ir: WorkflowIR = await kit.load(self.workflow, runninghub_id=attached)
         if self.runninghub and ir.runninghub_id is None:
             raise ComfygenError(
-                f"{self.workflow} has no RunningHub workflow id: pass the id itself, or attach "
+                f"{self.shown} has no RunningHub workflow id: pass the id itself, or attach "
                 "one in comfygen.toml ([runninghub]) or pyproject.toml "
                 "([tool.comfygen.runninghub]) beside or above the workflow"
             )
@@ -457,7 +478,7 @@ class _Run:
 
     def _document(
         self,
-        ir: WorkflowIR,
+        ir: WorkflowIR | None,
         status: str,
         result: Any,
         started: float,
@@ -470,7 +491,7 @@ class _Run:
 
         paths = {id(item): str(path) for item, path in saved}
         outputs: dict[str, list[dict[str, Any]]] = {}
-        if result is not None:
+        if result is not None and ir is not None:
             for output in ir.outputs:
                 entries = outputs.setdefault(output.name, [])
                 for item in getattr(result, output.name):
@@ -490,7 +511,7 @@ class _Run:
                         entry["saved"] = paths[id(item)]
                     entries.append(entry)
         document: dict[str, Any] = {
-            "workflow": ir.source,
+            "workflow": ir.source if ir is not None else self.shown,
             "status": status,
             "prompt_id": result.prompt_id if result is not None else self.prompt_id,
             "outputs": outputs,

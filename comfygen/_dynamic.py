@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import reprlib
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 import pydantic
@@ -27,6 +28,7 @@ from comfygen_runtime import (
     DEFAULT_RUNNINGHUB_URL,
     Audio,
     Backend,
+    BackendUnavailableError,
     ComfygenError,
     ComfyUI,
     ComfyUIPool,
@@ -47,7 +49,7 @@ from comfygen_runtime import (
     run_workflow,
     server_urls,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ._analyze import analyze
 from ._diagnostics import Diagnostic
@@ -55,7 +57,7 @@ from ._graph import is_ui_format
 from ._ir import WorkflowIR
 from ._names import Identifier, function_name
 from ._schema import Schemas, bundled, from_object_info, merged
-from ._sources import Loaded, Source, load, loaded_from_data, workflow_source
+from ._sources import Loaded, Source, load, workflow_source
 from ._translate import OUTPUT_CLASSES, ParamField, translate
 
 __all__ = ["ComfyKit", "ExecuteResult", "params_model", "result_model"]
@@ -75,6 +77,40 @@ _PYTHON_TYPES: dict[str, Any] = {
 JsonScalar = str | int | float | bool | None
 
 
+_FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+
+
+def _as_server_converts(kind: str) -> Any:
+    """ComfyUI converts a widget value with `int()`, `float()`, `str()` or `bool()` before
+    it checks bounds (`execution.validate_inputs`): what converts, it accepts. The dynamic
+    API does the same, so it refuses only what the server would refuse. (Booleans differ
+    on purpose: "false" is False here; the server's `bool("false")` is True.)"""
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            if kind == "int" and not isinstance(value, bool):
+                return int(value)
+            if kind == "float" and not isinstance(value, bool):
+                return float(value)
+            if kind == "str" and isinstance(value, (int, float, bool)):
+                return str(value)
+            if kind == "bool" and not isinstance(value, bool):
+                text = str(value).strip().lower()
+                return (
+                    text not in _FALSE_WORDS
+                    if text in _FALSE_WORDS | _TRUE_WORDS
+                    else (bool(value))
+                )
+        except (TypeError, ValueError, OverflowError):
+            return value  # not convertible: the type's own check explains the refusal
+        return value
+
+    return BeforeValidator(convert)
+
+
 def _field(field: ParamField, strict: bool) -> Any:
     default = ... if field.required else field.default
     if not field.exact and not strict:
@@ -82,6 +118,8 @@ def _field(field: ParamField, strict: bool) -> Any:
     annotation: Any = (
         Literal.__getitem__(field.choices) if field.choices else _PYTHON_TYPES[field.type]
     )
+    if not strict and not field.choices and field.type in ("int", "float", "str", "bool"):
+        annotation = Annotated[annotation, _as_server_converts(field.type)]
     if field.nullable:
         annotation = annotation | None
     return annotation, Field(
@@ -232,6 +270,8 @@ class ComfyKit:
         # The node schemas of the kit's server, built from the /object_info they came from.
         self._server_schemas: tuple[dict[str, Any], Schemas] | None = None
         self._refreshed_for: set[str] = set()  # classes /object_info was re-read for
+        self._unreachable: BackendUnavailableError | None = None  # the last schema fetch
+        self._fetched_cookies: tuple[str, str] | None = None  # (URL, what it answered)
         self._runninghub: tuple[tuple[Any, ...], RunningHub] | None = None
         self._retired: list[ComfyUI | ComfyUIPool | RunningHub] = []
 
@@ -282,6 +322,7 @@ class ComfyKit:
             tuple(urls),
             self.api_key,
             _frozen(self.cookies),
+            self._fetched_cookies,
             self.random_seed,
             self.cancel_on_timeout,
         )
@@ -293,7 +334,9 @@ class ComfyKit:
                 # comfykit sends its api_key both as the Bearer token and as the comfy.org
                 # key of partner (API) nodes
                 "comfy_org_api_key": self.api_key,
-                "cookies": self.cookies,
+                "cookies": self._fetched_cookies[1]
+                if self._fetched_cookies is not None and self._fetched_cookies[0] == self.cookies
+                else self.cookies,
                 "randomize_seeds": self.random_seed,
                 "cancel_on_timeout": self.cancel_on_timeout,
             }
@@ -356,11 +399,12 @@ class ComfyKit:
     ) -> ExecuteResult:
         """Run a workflow given as a dict (API format, or the editor's save)."""
         try:
+            # as comfykit, which writes the dict to a JSON file: int keys become strings
+            data = json.loads(json.dumps(workflow_json))
             source = Source(None, "workflow.json", "workflow")
-            schemas = await self._schemas_for(None, workflow_json)
-            ir = _analyzed(loaded_from_data(dict(workflow_json), source, None, schemas))
-            return await self._execute(ir, params, on_event, idempotency_key)
-        except (ComfygenError, ValueError) as error:
+            loaded = await load(source, self._schemas_for, runninghub=self.runninghub, data=data)
+            return await self._execute(_analyzed(loaded), params, on_event, idempotency_key)
+        except (ComfygenError, ValueError, TypeError, OSError, httpx.HTTPError) as error:
             return _failure(error)
 
     async def load(
@@ -386,9 +430,17 @@ class ComfyKit:
         """The node schemas to type a workflow with: its server's, or for RunningHub (which
         publishes none) the bundled core-node schemas."""
         if runninghub_id is not None:
-            return bundled()
+            return bundled()  # RunningHub publishes no schemas
+        await self._fetch_cookies()
         client = self.comfyui()
-        info = await client.object_info()
+        try:
+            info = await client.object_info()
+        except BackendUnavailableError as error:
+            # Typed with the bundled schemas for now; the run reports this very failure
+            # (without asking the server a second time).
+            self._unreachable = error
+            return bundled()
+        self._unreachable = None
         unknown = _classes(data) - info.keys() - self._refreshed_for
         if unknown:  # nodes installed since it was read? read it again, once per class
             self._refreshed_for |= unknown
@@ -406,16 +458,46 @@ class ComfyKit:
         idempotency_key: str | None = None,
     ) -> WorkflowResult:
         """Run a loaded workflow and return its typed result (errors are raised)."""
+        if not ir.runninghub_id:
+            await self._fetch_cookies()
         backend = self._backend(ir)
+        values = _validated(ir, params or {})
+        unreachable, self._unreachable = self._unreachable, None
+        if unreachable is not None and not ir.runninghub_id:
+            raise unreachable  # found when its schemas were asked for: do not wait twice
         return await run_workflow(
             translate(ir).spec,
-            _validated(ir, params or {}),
+            values,
             result_model(ir),
             client=backend,
             on_event=on_event,
-            timeout=self.timeout,
+            # `timeout` is for ComfyUI; RunningHub waits `runninghub_timeout` (None: until
+            # the task ends), as in comfykit
+            timeout=None if ir.runninghub_id else self.timeout,
             idempotency_key=idempotency_key,
         )
+
+    async def _fetch_cookies(self) -> None:
+        """comfykit's cookies given as a URL: fetched (once per URL and kit) before the
+        client is made; the answer is `name=value; ...` or a JSON object."""
+        url = self.cookies if isinstance(self.cookies, str) else None
+        if url is None or not url.strip().startswith(("http://", "https://")):
+            return
+        if self._fetched_cookies is not None and self._fetched_cookies[0] == url:
+            return
+        shown = redact_url(url.strip().split("?")[0])
+        try:
+            async with httpx.AsyncClient(timeout=30, follow_redirects=True) as http:
+                reply = await http.get(url.strip())
+        except httpx.HTTPError as error:
+            raise BackendUnavailableError(
+                f"cannot fetch the ComfyUI cookies from {shown}: {type(error).__name__}"
+            ) from None
+        if reply.status_code != 200:
+            raise BackendUnavailableError(
+                f"cannot fetch the ComfyUI cookies from {shown}: HTTP {reply.status_code}"
+            )
+        self._fetched_cookies = (url, reply.text.strip())
 
     def _backend(self, ir: WorkflowIR) -> Backend:
         return self.runninghub() if ir.runninghub_id else self.comfyui()
@@ -450,6 +532,24 @@ def _frozen(cookies: str | Mapping[str, str] | None) -> Any:
     return tuple(sorted(cookies.items())) if isinstance(cookies, Mapping) else cookies
 
 
+@functools.cache
+def _open_combos() -> Schemas:
+    """The bundled core-node schemas without combo options, to type a workflow for a server
+    that publishes no schemas (RunningHub) or could not be asked: its options may be more
+    than the bundle's (custom samplers), so a caller's option is never refused for missing
+    from the bundle. (UI-format conversion still reads the full bundled schemas.)"""
+    return {
+        name: dataclasses.replace(
+            node,
+            inputs={
+                key: dataclasses.replace(schema, options=None) if schema.type == "COMBO" else schema
+                for key, schema in node.inputs.items()
+            },
+        )
+        for name, node in bundled().items()
+    }
+
+
 # Node types of the editor that never reach a server (and are not in /object_info).
 _EDITOR_ONLY = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode"})
 
@@ -473,6 +573,11 @@ def _classes(data: Any) -> set[str]:
     }
 
 
+def _own_schemas(loaded: Loaded) -> bool:
+    """Whether the workflow was read with its server's own schemas (not the bundle)."""
+    return loaded.schemas is not None and loaded.schemas is not bundled()
+
+
 def _analyzed(loaded: Loaded) -> WorkflowIR:
     if loaded.diagnostics:
         raise ComfygenError(_describe(loaded.diagnostics))
@@ -482,7 +587,12 @@ def _analyzed(loaded: Loaded) -> WorkflowIR:
         source=loaded.source.display,
         function=function,
         runninghub_id=loaded.runninghub_id,
-        schemas=loaded.schemas if loaded.schemas is not None else bundled(),
+        # Typed by the bundled core-node schemas alone (RunningHub; a server that could not
+        # be asked), a combo keeps no options: the server may have more than the bundle.
+        schemas=loaded.schemas if _own_schemas(loaded) else _open_combos(),
+        # A saved value the schema refuses is no reason to refuse a call that passes its own
+        # (comfykit runs it): the parameter is then required, and says why when missing.
+        lenient_defaults=True,
     )
     if ir is None:
         raise ComfygenError(_describe(diagnostics))
@@ -531,16 +641,18 @@ def _validated(ir: WorkflowIR, params: Mapping[str, Any]) -> BaseModel:
         return params_model(ir).model_validate(values)
     except pydantic.ValidationError as error:
         keys: dict[str, str] = {field.name: field.key for field in fields}
-        problems = "; ".join(_problem(e, keys) for e in error.errors(include_url=False))
+        refused: dict[str, str] = {f.name: f.refused_default for f in fields if f.refused_default}
+        problems = "; ".join(_problem(e, keys, refused) for e in error.errors(include_url=False))
         raise ParameterError(f"invalid parameters for {ir.source}: {problems}") from error
 
 
-def _problem(error: Any, keys: dict[str, str]) -> str:
+def _problem(error: Any, keys: dict[str, str], refused: dict[str, str]) -> str:
     """One pydantic error, naming the parameter as the caller wrote it."""
     where = str(error["loc"][0]) if error["loc"] else "parameters"
     name = keys.get(where, where)
     if error["type"] == "missing":
-        return f"{name}: required, not given"
+        reason = f" ({refused[where]})" if where in refused else ""
+        return f"{name}: required, not given{reason}"
     return f"{name}: {error['msg']} (got {_reprs.repr(error['input'])})"
 
 

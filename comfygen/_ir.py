@@ -15,6 +15,7 @@ from comfygen_runtime import OutputKind
 from ._names import Identifier
 
 __all__ = [
+    "Choice",
     "NodeRef",
     "OutputIR",
     "ParamIR",
@@ -27,6 +28,8 @@ __all__ = [
 
 ParamType = Literal["str", "int", "float", "bool", "media"]
 Scalar = str | int | float | bool
+# A combo option that can be a `Literal` value: text, or an integer (`duration` [5, 10]).
+Choice = str | int
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class TargetIR:
     # True when a `$~name` shorthand named no real input and the node's only file-name
     # input was bound instead.
     inferred: bool = False
+    # False when no node schema describes this input (a custom node): its type was
+    # inferred from the workflow's value.
+    schema: bool = True
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,13 @@ class ParamIR:
     # From the node schema (None: no schema for the node, or not given there).
     minimum: float | None = None
     maximum: float | None = None
-    choices: tuple[str, ...] | None = None
+    # The combo's options, all of the parameter's type (str, or int for a combo of integers).
+    choices: tuple[Choice, ...] | None = None
     schema: bool = False  # False: the type was inferred from the workflow's value
+    # Why the workflow's saved value is not the default although the marker has no `!`
+    # (analysis with `lenient_defaults`: the value breaks the node's schema): the
+    # parameter is then required, and a caller who leaves it out is told this.
+    refused_default: str | None = None
 
     @property
     def renamed(self) -> bool:

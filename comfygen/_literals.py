@@ -65,7 +65,8 @@ def scalar(value: str | int | float | bool | None) -> str:
         if math.isnan(value) or math.isinf(value):
             text = 'float("nan")' if math.isnan(value) else 'float("inf")'
             return "-" + text if value < 0 else text
-        return repr(value)
+        # repr's exponent sign as ruff writes it: 1e+20 -> 1e20 (1e-07 stays)
+        return repr(value).replace("e+", "e")
     if isinstance(value, str):
         return string(value)
     raise TypeError(f"not a JSON scalar: {type(value).__name__}")

@@ -17,7 +17,7 @@ from comfygen_runtime import CONTRACT_VERSION, OutputSpec, ParamSpec
 
 from . import _literals as lit
 from ._diagnostics import quote
-from ._ir import NodeRef, OutputIR, ParamIR, WorkflowIR
+from ._ir import Choice, NodeRef, OutputIR, ParamIR, WorkflowIR
 from ._layout import WIDTH, Group, fits, lay_out
 from ._names import Identifier, class_stem
 from ._translate import OUTPUT_CLASSES, ParamField, Translation, kind_words, translate
@@ -122,7 +122,8 @@ def _param_summary(param: ParamIR, field: ParamField) -> str:
         text += f"Between {_bound(field.minimum)} and {_bound(field.maximum)}. "
     text += f"Sets {targets}."
     if not field.exact:
-        classes = ", ".join(sorted({quote(t.node.class_type) for t in param.targets}))
+        untyped = [t for t in param.targets if not t.schema]
+        classes = ", ".join(sorted({quote(t.node.class_type) for t in untyped}))
         text += f" Type inferred from the workflow's value: no node schema for {classes}."
     if param.renamed:
         text += f" Written {quote(param.key)} in the workflow."
@@ -172,13 +173,13 @@ def _function_doc(ir: WorkflowIR, fields: tuple[ParamField, ...]) -> list[str]:
     return lines
 
 
-def _choice_aliases(fields: tuple[ParamField, ...]) -> dict[tuple[str, ...], str]:
+def _choice_aliases(fields: tuple[ParamField, ...]) -> dict[tuple[Choice, ...], str]:
     """One `Literal` alias per distinct set of options, named after its first parameter.
 
     `sampler_name` -> `SamplerNameChoice`; a name already taken (by another alias, or
     by a parameter, which would shadow it in the class body) gets a number.
     """
-    aliases: dict[tuple[str, ...], str] = {}
+    aliases: dict[tuple[Choice, ...], str] = {}
     taken: set[str] = {field.name for field in fields}
     for field in fields:
         if field.choices is None or field.choices in aliases:
@@ -192,21 +193,23 @@ def _choice_aliases(fields: tuple[ParamField, ...]) -> dict[tuple[str, ...], str
     return aliases
 
 
-def _alias_lines(alias: str, options: tuple[str, ...]) -> list[str]:
+def _alias_lines(alias: str, options: tuple[Choice, ...]) -> list[str]:
     head = f"{alias}: TypeAlias = "
     literal = _literal(options)
-    if len(options) == 1:  # a one-element subscript is never exploded (see `_layout`)
-        return [head + literal.flat]
+    if len(options) == 1 and not fits(head + literal.flat):
+        # ruff splits a one-element subscript without adding a comma (which would make
+        # its index a tuple): `X = Literal[` / the option / `]`.
+        return [head + "Literal[", "    " + lit.scalar(options[0]), "]"]
     return lay_out(literal, "", head)
 
 
 @lru_cache(maxsize=1024)
-def _literal(options: tuple[str, ...]) -> Group:
+def _literal(options: tuple[Choice, ...]) -> Group:
     # Workflows of one project share their combos (samplers, schedulers): quote them once.
-    return Group("Literal[", tuple(("", lit.string(option)) for option in options), "]")
+    return Group("Literal[", tuple(("", lit.scalar(option)) for option in options), "]")
 
 
-def _annotation(field: ParamField, aliases: dict[tuple[str, ...], str]) -> str:
+def _annotation(field: ParamField, aliases: dict[tuple[Choice, ...], str]) -> str:
     annotation = aliases[field.choices] if field.choices is not None else _ANNOTATIONS[field.type]
     return annotation + " | None" if field.nullable else annotation
 

@@ -29,6 +29,7 @@ __all__ = [
     "NodeSchema",
     "Schemas",
     "bundled",
+    "check_object_info",
     "from_object_info",
     "main",
     "merged",
@@ -158,6 +159,39 @@ def _inputs(sections: Mapping[str, Any]) -> dict[str, InputSchema]:
 
 def _number(value: Any) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check_object_info(data: Any) -> dict[str, Any]:
+    """`data` if it has the shape of a `/object_info` answer: an object mapping each node
+    class to its definition, `{"input": {"required": {...}, "optional": {...}}, ...}`.
+    Raises `ValueError` saying what it is instead (a workflow, a list, ...)."""
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"a JSON {_json_type(data)}, not an object of node classes as GET /object_info answers"
+        )
+    if not data:
+        raise ValueError("an empty object: it lists no node classes")
+    for class_type, info in data.items():
+        where = f"entry {json.dumps(class_type, ensure_ascii=False)}"
+        if isinstance(info, dict) and "class_type" in info and "inputs" in info:
+            raise ValueError(
+                f"{where} is a workflow's node ({{class_type, inputs}}): this is a workflow, "
+                "not a server's /object_info"
+            )
+        sections = info.get("input") if isinstance(info, dict) else None
+        if not isinstance(sections, dict) or not all(
+            isinstance(sections.get(name, {}), dict) for name in ("required", "optional")
+        ):
+            raise ValueError(
+                f'{where} is not a node definition ({{"input": {{"required": {{...}}}}, '
+                "...}) as GET /object_info answers"
+            )
+    return data
+
+
+def _json_type(data: Any) -> str:
+    names = {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if data is None else names.get(type(data), type(data).__name__)
 
 
 def from_object_info(object_info: Mapping[str, Any]) -> dict[str, NodeSchema]:

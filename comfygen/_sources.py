@@ -348,13 +348,17 @@ async def load(
     schemas: Schemas | SchemaProvider | None = None,
     *,
     runninghub: RunningHubFactory | None = None,
+    data: Any = None,
 ) -> Loaded:
     """Load one workflow from its source (RunningHub through `runninghub()`, or through a
     client configured from the environment). `schemas` may be a provider that chooses
-    them for the workflow read (e.g. the schemas of the server that will run it)."""
+    them for the workflow read (e.g. the schemas of the server that will run it). `data`:
+    the workflow itself, already in memory (`source` then only names it)."""
     runninghub_id = source.runninghub_id
     try:
-        if source.url is not None:
+        if data is not None:
+            pass
+        elif source.url is not None:
             data = await _download(source)
         elif source.path is None:
             assert runninghub_id is not None

@@ -15,7 +15,7 @@ from functools import cached_property
 from comfygen_runtime import InputRef, OutputKind, OutputSpec, ParamSpec, WorkflowSpec
 
 from ._diagnostics import quote
-from ._ir import OutputIR, ParamIR, ParamType, Scalar, WorkflowIR
+from ._ir import Choice, OutputIR, ParamIR, ParamType, Scalar, WorkflowIR
 from ._names import Identifier
 
 __all__ = [
@@ -66,12 +66,15 @@ class ParamField:
     default: Scalar | None
     minimum: float | None
     maximum: float | None
-    choices: tuple[str, ...] | None
+    choices: tuple[Choice, ...] | None  # a combo's options, of the field's type
     description: str
     exact: bool
     # Optional, default None: bound to nodes that hold different values; without a value
     # from the caller each node keeps its own (the runtime skips None).
     nullable: bool = False
+    # Required because the saved value breaks the node's schema (`ParamIR.refused_default`):
+    # the sentence to tell a caller who leaves the parameter out.
+    refused_default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def _field(param: ParamIR) -> ParamField:
         description=_param_description(param),
         exact=param.schema or param.type == "media",
         nullable=not param.required and param.default is None,
+        refused_default=param.refused_default,
     )
 
 

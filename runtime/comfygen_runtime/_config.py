@@ -7,6 +7,7 @@ and str are masked, so they cannot leak through logs, reprs or exception message
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,12 +51,29 @@ class Secret:
 
 
 def parse_cookies(cookies: str | Mapping[str, str] | None) -> dict[str, str]:
-    """`"a=1; b=2"` or a mapping -> a dict of cookie names and values."""
+    """`"a=1; b=2"`, a JSON object `'{"a": "1"}'` or a mapping -> cookie names and values.
+
+    (comfykit also takes a URL to fetch the cookies from; `ComfyKit` does that fetch.)
+    """
     if cookies is None:
         return {}
     if isinstance(cookies, str):
+        text = cookies.strip()
+        if text.startswith(("http://", "https://")):
+            raise ValueError(
+                "cookies given as a URL are fetched by ComfyKit only; pass them as "
+                "'name=value; other=value', as a JSON object, or as a mapping"
+            )
+        if text.startswith("{"):
+            try:
+                loaded = json.loads(text)
+            except ValueError:
+                raise ValueError("cookies look like JSON but do not parse as JSON") from None
+            if not isinstance(loaded, dict):
+                raise ValueError("cookies given as JSON must be an object of names and values")
+            return {str(name): str(value) for name, value in loaded.items()}
         parsed: dict[str, str] = {}
-        for part in cookies.split(";"):
+        for part in text.split(";"):
             name, sep, value = part.strip().partition("=")
             if name and sep:
                 parsed[name.strip()] = value.strip()

@@ -167,7 +167,9 @@ def node_items(
     """
     files = _file_records(record)
     text_files = [item for item in files if _suffix(item[1]) in _TEXT_EXTENSIONS]
-    texts = [str(text) for text in record.get("text", []) if isinstance(text, str)]
+    raw = record.get("text", [])
+    raw = [raw] if isinstance(raw, str) else raw  # a node may report one text, not a list
+    texts = [str(text) for text in raw if isinstance(text, str)]
     items: list[Output] = []
     if kind in _KIND_CLASS:
         cls = _KIND_CLASS[kind]

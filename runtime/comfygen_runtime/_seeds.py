@@ -13,7 +13,8 @@ from typing import Any
 
 __all__ = ["SEED_INPUTS", "pick_seeds", "randomize_zero_seeds"]
 
-SEED_INPUTS = ("seed", "noise_seed")
+# comfykit randomizes `seed` inputs only (not `noise_seed`): the same rule, so the same runs.
+SEED_INPUTS = ("seed",)
 _random = random.SystemRandom()  # no shared global RNG state between tasks or tenants
 
 

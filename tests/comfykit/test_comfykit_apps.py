@@ -312,3 +312,191 @@ async def test_execute_with_an_idempotency_key_runs_once(
     assert (first.status, again.status) == ("completed", "completed")
     assert first.prompt_id == again.prompt_id and again.texts == ["qq"]
     assert len(server.prompts_received) == 1 and server.executions == [first.prompt_id]
+
+
+# -- combos of numbers (partner nodes' durations) ----------------------------------------------
+
+KLING = {
+    "1": node("KlingTextToVideoWithAudio", "$prompt.prompt!, $duration", model_name="kling-v2-6",
+              prompt="a cat", mode="pro", aspect_ratio="16:9", duration=5,
+              generate_audio=True, seed=0),
+    "2": node("SaveVideo", "$output.video", filename_prefix="x", format="auto", codec="auto",
+              video=["1", 0]),
+}  # fmt: skip
+
+
+async def test_a_combo_of_integers_takes_an_integer(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # /object_info lists Kling's durations as the numbers 5 and 10: both kits send 10.
+    workflow = _write(tmp_path, "kling", KLING)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, {"prompt": "dog", "duration": 10})
+    gen = await _ours(gen_fake, workflow, {"prompt": "dog", "duration": 10})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    received = [*kit_fake.prompts_received, *gen_fake.prompts_received]
+    assert [p["prompt"]["1"]["inputs"]["duration"] for p in received] == [10, 10]
+    # Not one of the options: comfygen refuses it before sending (as it does out-of-range).
+    refused = await _ours(gen_fake, workflow, {"prompt": "dog", "duration": 7})
+    assert refused.status == "error" and "duration" in (refused.msg or "")
+    assert "5 or 10" in (refused.msg or "") and len(gen_fake.prompts_received) == 1
+
+
+# -- values the server converts, it accepts ----------------------------------------------------
+
+CONVERTED = {
+    "1": node("PrimitiveString", "$index.value", value="0"),
+    "2": node("PrimitiveInt", "$count.value", value=1),
+    "3": node("StringConcatenate", "", string_a=["1", 0], string_b="-", delimiter=""),
+    "4": node("PreviewAny", "$output.text", source=["3", 0]),
+    "5": node("PreviewAny", "$output.n", source=["2", 0]),
+}
+
+
+@pytest.mark.parametrize(
+    ("params", "sent"),
+    [({"index": 3}, ("1", "value", "3")), ({"count": 2.5}, ("2", "value", 2)),
+     ({"count": "7"}, ("2", "value", 7))],
+)  # fmt: skip
+async def test_values_the_server_converts_are_accepted(
+    tmp_path: Path, start_fake_comfyui: Fakes, params: dict[str, Any], sent: tuple[str, str, Any]
+) -> None:
+    # ComfyUI converts a widget value with int()/float()/str() before checking it, so an app
+    # may send 3 for a STRING or 2.5 for an INT: comfykit passes them on; so does comfygen,
+    # converted as the server would (it refuses only what the server would refuse).
+    workflow = _write(tmp_path, "converted", CONVERTED)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, params)
+    gen = await _ours(gen_fake, workflow, params)
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    assert kit.texts == gen.texts
+    node_id, name, value = sent
+    assert gen_fake.prompts_received[0]["prompt"][node_id]["inputs"][name] == value
+    bad = await _ours(gen_fake, workflow, {"count": "many"})  # int("many") fails there too
+    assert bad.status == "error" and "count" in (bad.msg or "")
+
+
+async def test_noise_seed_zero_is_kept_as_comfykit_keeps_it(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # comfykit randomizes `seed` inputs of 0 only; `noise_seed` (RandomNoise, SamplerCustom)
+    # is sent as it is.
+    graph = {"1": node("RandomNoise", "", noise_seed=0),
+             "2": node("PrimitiveString", "$t.value", value="x"),
+             "3": node("PreviewAny", "$output.text", source=["2", 0])}  # fmt: skip
+    workflow = _write(tmp_path, "noise", graph)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    await _oracle(kit_fake, workflow, {})
+    gen = await _ours(gen_fake, workflow, {})
+    for fake in (kit_fake, gen_fake):
+        assert fake.prompts_received[0]["prompt"]["1"]["inputs"]["noise_seed"] == 0
+    assert gen.seeds == {}
+
+
+async def test_execute_json_as_comfykit_writes_it(start_fake_comfyui: Fakes) -> None:
+    # comfykit json.dumps the dict: integer node ids become strings, tuples lists.
+    graph: dict[Any, Any] = {1: node("PrimitiveString", "$t.value", value="z"),
+                             2: node("PreviewAny", "$output.text", source=("1", 0))}  # fmt: skip
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    oracle: Any = OracleKit(comfyui_url=kit_fake.base_url, executor_type="websocket")
+    kit = await oracle.execute_json(graph, {})
+    async with ComfyKit(comfyui_url=gen_fake.base_url) as ours:
+        gen = await ours.execute_json(graph, {})
+        broken = await ours.execute_json({"1": object()}, {})  # never raises: a result
+    assert (kit.status, gen.status, kit.texts, gen.texts) == (
+        "completed",
+        "completed",
+        ["z"],
+        ["z"],
+    )
+    assert broken.status == "error" and broken.error is not None
+
+
+async def test_cookies_as_comfykit_takes_them(start_fake_comfyui: Fakes, tmp_path: Path) -> None:
+    # comfykit takes "a=1; b=2", a JSON object, or a URL that answers one of those.
+    server = await start_fake_comfyui()
+    server.file("output", "cookies.txt").write_text('{"session": "from-url"}')
+    workflow = _write(tmp_path, "shared_word", SHARED_WORD)
+    url = f"{server.base_url}/view?filename=cookies.txt&type=output"
+    for cookies in ("session=plain", '{"session": "json"}', url):
+        async with ComfyKit(comfyui_url=server.base_url, cookies=cookies) as kit:
+            assert (await kit.execute(workflow, {})).status == "completed"
+    assert server.prompt_cookies == ["session=plain", "session=json", "session=from-url"]
+
+
+async def test_a_server_that_cannot_be_reached(tmp_path: Path) -> None:
+    # The workflow's own problems are named even when the server is down; a sound workflow
+    # gets the server's failure, found once.
+    dead = "http://127.0.0.1:9"
+    broken = _write(tmp_path, "broken", {"1": node("EmptyImage", "$width.widht", width=8)})
+    sound = _write(tmp_path, "shared_word", SHARED_WORD)
+    async with ComfyKit(comfyui_url=dead) as kit:
+        refused = await kit.execute(broken, {})
+        down = await kit.execute(sound, {})
+    assert refused.status == "error" and "unknown-input" in (refused.msg or "")
+    assert down.status == "error" and "connection refused" in (down.msg or "")
+
+
+async def test_one_output_name_on_several_nodes(tmp_path: Path, start_fake_comfyui: Fakes) -> None:
+    # comfykit keeps only the last node of an `$output.name` used twice; comfygen keeps all.
+    graph = {"1": node("PrimitiveString", "", value="a"),
+             "2": node("PrimitiveString", "", value="b"),
+             "3": node("PreviewAny", "$output.text", source=["1", 0]),
+             "4": node("PreviewAny", "$output.text", source=["2", 0])}  # fmt: skip
+    workflow = _write(tmp_path, "shared_output", graph)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, {})
+    gen = await _ours(gen_fake, workflow, {})
+    assert kit.texts_by_var == {"text": ["b"]}
+    assert gen.texts_by_var == {"text": ["a", "b"]}
+
+
+async def test_runninghub_calls_are_typed_without_the_bundles_options() -> None:
+    # RunningHub publishes no node schemas and its machines carry custom nodes: an option the
+    # bundled core schema lacks is sent, not refused; the kit's `timeout` (for ComfyUI) does
+    # not bound RunningHub calls, and a pointer dict runs the workflow it points at.
+    from tests.fakes import FakeRunningHub
+    from tests.fakes.runninghub import DEFAULT_API_KEY
+
+    graph = {"1": node("EmptyImage", "", width=8, height=8, batch_size=1, color=0),
+             "2": node("ImageScale", "$method.upscale_method", upscale_method="bilinear",
+                       width=4, height=4, crop="disabled", image=["1", 0]),
+             "3": node("SaveImage", "$output.image", images=["2", 0],
+                       filename_prefix="x")}  # fmt: skip
+    hub = FakeRunningHub()
+    await hub.start()
+    try:
+        hub.add_workflow("556", graph)
+        settings: dict[str, Any] = {"runninghub_url": hub.base_url,
+                                    "runninghub_api_key": DEFAULT_API_KEY}  # fmt: skip
+        async with ComfyKit(**settings, timeout=0.001) as kit:
+            custom = await kit.execute("556", {"method": "my_custom_method"})
+            pointed = await kit.execute_json({"_source": "runninghub", "workflow_id": "556"}, {})
+    finally:
+        await hub.stop()
+    infos = [body["nodeInfoList"] for body in hub.created]
+    assert {"nodeId": "2", "fieldName": "upscale_method",
+            "fieldValue": "my_custom_method"} in infos[0]  # fmt: skip
+    assert custom.status == "error", "the fake's own ComfyUI has no such method"
+    assert pointed.status == "completed" and pointed.images, pointed.msg
+
+
+async def test_a_saved_value_the_server_refuses_is_overridden(
+    tmp_path: Path, start_fake_comfyui: Fakes
+) -> None:
+    # The workflow saves a method the server does not offer; the app always passes its own.
+    # comfykit runs it; so does comfygen. Without a value the parameter is required and the
+    # message says why (the server would refuse the saved one).
+    graph = {"1": node("EmptyImage", "", width=8, height=8, batch_size=1, color=0),
+             "2": node("ImageScaleBy", "$method.upscale_method",
+                       upscale_method="my_custom_method", scale_by=0.5, image=["1", 0]),
+             "3": node("SaveImage", "$output.out", filename_prefix="x",
+                       images=["2", 0])}  # fmt: skip
+    workflow = _write(tmp_path, "custom_method", graph)
+    kit_fake, gen_fake = await start_fake_comfyui(), await start_fake_comfyui()
+    kit = await _oracle(kit_fake, workflow, {"method": "bicubic"})
+    gen = await _ours(gen_fake, workflow, {"method": "bicubic"})
+    assert (kit.status, gen.status) == ("completed", "completed"), (kit.msg, gen.msg)
+    missing = await _ours(gen_fake, workflow, {})
+    assert missing.status == "error" and "method: required, not given" in (missing.msg or "")
+    assert "my_custom_method" in (missing.msg or "") and len(gen_fake.prompts_received) == 1

@@ -63,7 +63,7 @@ def test_both_parsers_agree(path: Path) -> None:
         assert their.required == param.required
         assert their.need_upload == (param.type == "media")
         assert _norm(their.default) == _norm(param.default)
-        if param.type != "media":
+        if param.type != "media" and not _int_agrees_with_float(param, their.type):
             assert their.type == param.type
 
     our_outputs = sorted(
@@ -74,6 +74,13 @@ def test_both_parsers_agree(path: Path) -> None:
     )
     their_outputs = sorted((m.node_id, m.output_var) for m in theirs.mapping_info.output_mappings)
     assert our_outputs == their_outputs
+
+
+def _int_agrees_with_float(param: Any, their_type: str) -> bool:
+    """Deliberate difference 3: one name on nodes holding an int (known only from the
+    saved value: the editor saves 1.0 as 1) and a float is a float here; comfykit takes the
+    last node's type."""
+    return len(param.targets) > 1 and param.type == "float" and their_type == "int"
 
 
 # Each deliberate difference, shown on comfykit's own behaviour.
@@ -99,6 +106,17 @@ def test_difference_params_on_output_nodes(write_workflow: WriteWorkflow) -> Non
     assert [o.name for o in ours.outputs] == ["node_9"]
 
 
+def test_difference_an_int_agrees_with_a_float(write_workflow: WriteWorkflow) -> None:
+    graph = {
+        "1": node("ImageScaleBy", "$scale.scale_by", upscale_method="bicubic", scale_by=1.5,
+                  image=["9", 0]),
+        "2": node("MyResize", "$scale.factor", factor=2),
+    }  # fmt: skip
+    assert WorkflowParser().parse_workflow(graph, "wf").params["scale"].type == "int"
+    (ours,) = build([write_workflow(graph)]).workflows
+    assert ours.params[0].type == "float"
+
+
 @pytest.mark.parametrize(
     ("graph", "code"),
     [
@@ -108,7 +126,7 @@ def test_difference_params_on_output_nodes(write_workflow: WriteWorkflow) -> Non
         ({"1": node("A", "$prompt.txt!", text="x")}, "unknown-input"),
         # comfykit keeps the last binding's type and default for all nodes.
         (
-            {"1": node("A", "$seed", seed=1), "2": node("B", "$seed", seed=2.5)},
+            {"1": node("A", "$seed", seed=1), "2": node("B", "$seed", seed="2")},
             "conflicting-bindings",
         ),
         # comfykit takes "cover, $x" as the output name.

@@ -340,7 +340,7 @@ class FakeComfyUI:
     """A ComfyUI 0.33.0 speaking the real wire protocol on 127.0.0.1.
 
     Observation: `prompts_received` (every POST /prompt body, in order, also the rejected
-    ones) and `prompt_authorizations` (their Authorization headers), `executions` (prompt
+    ones), `prompt_authorizations` and `prompt_cookies` (their headers), `executions` (prompt
     ids in the order they started executing), `ws_connections_opened`,
     `uploads` ((type, subfolder, name) -> bytes), `upload_requests`, `worker_alive`.
 
@@ -397,6 +397,7 @@ class FakeComfyUI:
         self.requests_received: list[tuple[str, str]] = []  # (method, path) of every request
         self.queue_lengths: list[int] = []  # jobs queued or running as each prompt was queued
         self.prompt_authorizations: list[str | None] = []  # each POST /prompt's header
+        self.prompt_cookies: list[str | None] = []  # and its Cookie header
         self.executions: list[str] = []
         self.ws_connections_opened = 0
         self.uploads: dict[tuple[str, str, str], bytes] = {}
@@ -1161,6 +1162,7 @@ class FakeComfyUI:
         if isinstance(json_data, dict):
             self.prompts_received.append(copy.deepcopy(json_data))
             self.prompt_authorizations.append(request.headers.get("Authorization"))
+            self.prompt_cookies.append(request.headers.get("Cookie"))
         if "number" in json_data:
             number: Any = float(json_data["number"])
         else:

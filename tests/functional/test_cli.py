@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from click.testing import CliRunner
 
 from comfygen.cli import main
 from tests.conftest import WriteWorkflow, node
+from tests.fakes import FakeComfyUI
 
 SAVE = node("SaveImage", "$output.image", images=["1", 0], filename_prefix="x")
 
@@ -109,3 +111,15 @@ def test_help_explains_the_workflow() -> None:
     assert code == 0 and "comfygen build workflows/ -o gen/" in output
     code, output = _run("build", "--help")
     assert code == 0 and "recursively" in output
+
+
+async def test_check_never_prints_url_credentials(
+    fake_comfyui: FakeComfyUI, tmp_path: Path
+) -> None:
+    fake_comfyui.file("output", "wf.json").write_text(json.dumps({"1": SAVE}))
+    host = fake_comfyui.base_url.removeprefix("http://")
+    url = f"http://user:hunter2@{host}/view?filename=wf.json&type=output&token=SECRET"
+    code, output = await asyncio.to_thread(_run, "check", url, "-o", str(tmp_path / "gen"))
+    assert code == 1 and "is stale" in output
+    assert "hunter2" not in output and "SECRET" not in output
+    assert f"comfygen build http://{host}/view -o" in output

@@ -287,3 +287,41 @@ async def test_models_lists_the_servers_files() -> None:
     assert loras.exit_code == 0 and loras.stdout == "loras (1)\n  style.safetensors\n"
     dead = await _invoke("models", "--server", "http://127.0.0.1:9")
     assert dead.exit_code == 1 and "127.0.0.1:9" in dead.output and "refused" in dead.output
+
+
+async def test_timeout_gives_up_on_the_job(fake_comfyui: FakeComfyUI) -> None:
+    fake_comfyui.hold()  # the job stays queued: the timeout passes
+    outcome = await _invoke(
+        "run", str(EXAMPLES / "text_preview.json"), "-p", "text=x", "--timeout", "0.5",
+        "--json", "--server", fake_comfyui.base_url,
+    )  # fmt: skip
+    fake_comfyui.release()
+    assert outcome.exit_code == 1
+    document = json.loads(outcome.stdout)
+    assert document["status"] == "timeout" and document["error"]["type"] == "WorkflowTimeoutError"
+    assert "cancelled on the server" in document["error"]["message"]
+    assert fake_comfyui.queue_pending == [] and fake_comfyui.executions == []
+
+
+async def test_json_even_when_the_workflow_cannot_be_loaded() -> None:
+    outcome = await _invoke(
+        "run", str(EXAMPLES / "text_preview.json"), "-p", "text=x", "--json",
+        "--server", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert outcome.exit_code == 1
+    document = json.loads(outcome.stdout)
+    assert document["status"] == "error" and "connection refused" in document["error"]["message"]
+
+
+async def test_url_credentials_and_tokens_are_never_printed() -> None:
+    url = "http://user:hunter2@127.0.0.1:9/wf.json?token=SECRET"
+    outcome = await _invoke("run", url, "--json")
+    assert outcome.exit_code == 1
+    assert "hunter2" not in outcome.output and "SECRET" not in outcome.output
+    assert "http://127.0.0.1:9/wf.json" in outcome.output
+
+
+async def test_runninghub_without_an_id_says_so_without_a_comfyui(tmp_path: Path) -> None:
+    env = {"RUNNINGHUB_API_KEY": DEFAULT_API_KEY, "COMFYUI_BASE_URL": "http://127.0.0.1:9"}
+    outcome = await _invoke("run", str(EXAMPLES / "blur_preview.json"), "--runninghub", env=env)
+    assert outcome.exit_code == 1 and "has no RunningHub workflow id" in outcome.output

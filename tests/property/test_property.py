@@ -8,6 +8,8 @@ import ast
 import inspect
 import json
 import math
+import re
+import subprocess
 import sys
 import tempfile
 import types
@@ -19,9 +21,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from comfygen import BuildError, build
+from comfygen._schema import bundled, from_object_info, merged
 from comfygen._translate import translate
 from tests.conftest import examples
-from tests.property.strategies import NASTY, workflows
+from tests.property.strategies import NASTY, schema_workflows, workflows
 
 
 def _is_choice_alias(statement: ast.stmt) -> bool:
@@ -56,18 +59,90 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-@settings(
-    max_examples=examples(2500),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+class _Generated:
+    """Every module a property test generated, checked at its end by one ruff run and one
+    mypy run over all of them (a process per module would cost far more than the test)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def add(self, source: str, *inputs: Any) -> None:
+        self.count += 1
+        stem = f"module_{self.count:05d}"
+        (self.folder / f"{stem}.py").write_text(source, encoding="utf-8")
+        (self.folder / f"{stem}.json").write_text(json.dumps(inputs), encoding="utf-8")
+
+    def check(self) -> None:
+        """`ruff format` leaves every module as it is, and `mypy --strict` passes them."""
+        assert self.count > 0
+        ruff = Path(sys.executable).parent / "ruff"
+        formatted = subprocess.run(
+            [str(ruff), "format", "--diff", "--isolated", "--line-length", "88", "."],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert formatted.returncode == 0, self._explain(formatted.stdout + formatted.stderr)
+        typed = subprocess.run(
+            [sys.executable, "-m", "mypy", "--strict", "--cache-dir", ".mypy_cache",
+             "--no-error-summary", "."],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        assert typed.returncode == 0, self._explain(typed.stdout + typed.stderr)
+
+    def _explain(self, report: str) -> str:
+        """The report, and the inputs (workflow, object_info) of the modules it names."""
+        stems = sorted(set(re.findall(r"module_\d{5}", report)))[:3]
+        inputs = [(self.folder / f"{stem}.json").read_text("utf-8") for stem in stems]
+        return report[:6000] + "\n\ninputs of " + ", ".join(stems) + ":\n" + "\n".join(inputs)
+
+
+_BUILD_SETTINGS = settings(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
-@given(workflows())
-def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
+
+
+def test_hostile_workflows_build_safely(tmp_path: Path) -> None:
+    generated = _Generated(tmp_path)
+
+    @settings(_BUILD_SETTINGS, max_examples=examples(2500))
+    @given(workflows())
+    def hostile_workflow(graph: dict[str, Any]) -> None:
+        _build_safely(graph, generated)
+
+    hostile_workflow()
+    generated.check()
+
+
+def test_hostile_schemas_build_safely(tmp_path: Path) -> None:
+    # A server's /object_info is hostile input too: options (text, integers, floats, long
+    # ones), bounds (huge, with exponents), tooltips.
+    generated = _Generated(tmp_path)
+
+    @settings(_BUILD_SETTINGS, max_examples=examples(1500))
+    @given(schema_workflows())
+    def hostile_schema(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        object_info, graph = pair
+        _build_safely(graph, generated, object_info)
+
+    hostile_schema()
+    generated.check()
+
+
+def _build_safely(
+    graph: dict[str, Any], generated: _Generated, object_info: dict[str, Any] | None = None
+) -> None:
+    schemas = None if object_info is None else merged(bundled(), from_object_info(object_info))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "wf.json"
         path.write_text(json.dumps(graph), encoding="utf-8")
         try:
-            result = build([path])
+            result = build([path], schemas=schemas)
         except BuildError as error:
             event("rejected with a diagnostic")
             assert error.diagnostics and all(d.file == "wf.json" for d in error.diagnostics)
@@ -75,6 +150,7 @@ def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
     event("built")
     (ir,) = result.workflows
     source = next(file.text for file in result.files if file.path == "wf.py")
+    generated.add(source, graph, object_info)
 
     tree = ast.parse(source)
     top_level = [
@@ -112,6 +188,8 @@ def test_hostile_workflows_build_safely(graph: dict[str, Any]) -> None:
         else:
             assert _same(default, param.default)
             held = [graph[t.node.node_id]["inputs"][t.input] for t in param.targets]
+            if param.type == "float":  # an int saved for a float (the editor saves 1.0 as 1)
+                held = [float(v) if type(v) is int else v for v in held]
             if default is None:  # the nodes hold different values: each keeps its own
                 assert len(param.targets) > 1
                 assert not all(_same(value, held[0]) for value in held)

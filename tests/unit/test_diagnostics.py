@@ -76,7 +76,8 @@ def test_marker_diagnostics(
 @pytest.mark.parametrize(
     ("second", "detail"),
     [
-        (node("B", "$seed", seed=1.5), "conflicting types"),
+        (node("B", "$seed", seed="1"), "conflicting types (int vs str)"),
+        (node("B", "$seed", seed=True), "conflicting types (int vs bool)"),
         (node("B", "$seed!", seed=1), "required in one node only"),
         (node("B", "$~seed", seed="x.png"), "media parameter in one node only"),
     ],
@@ -89,6 +90,56 @@ def test_one_name_in_several_nodes_must_agree(
     assert error.code == "conflicting-bindings"
     assert detail in error.message
     assert 'node "1" and node "2"' in error.message
+
+
+SCALE = node("ImageScaleBy", "$scale.scale_by", upscale_method="bicubic", scale_by=0.5,
+             image=["9", 0])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "default"),
+    [
+        # FLOAT by ImageScaleBy's definition; a custom node saved as 1 (inferred int)
+        (SCALE, node("MyResize", "$scale.factor", factor=1), None),
+        (SCALE, node("MyResize", "$scale.factor", factor=0.5), 0.5),
+        # both only inferred: the editor saves 1.0 as 1
+        (node("A", "$scale.x", x=2), node("B", "$scale.y", y=2.0), 2.0),
+        (node("A", "$scale.x", x=2), node("B", "$scale.y", y=1.5), None),
+    ],
+)
+def test_an_int_only_inferred_agrees_with_a_float(
+    write_workflow: WriteWorkflow, first: Any, second: Any, default: float | None
+) -> None:
+    # comfykit sends one value to both nodes; the parameter is a float.
+    result = build([write_workflow({"1": first, "2": second, "3": SAVE})])
+    (param,) = result.workflows[0].params
+    assert param.type == "float" and [t.node.node_id for t in param.targets] == ["1", "2"]
+    assert param.default == default and type(param.default) is type(default)
+    module = next(f.text for f in result.files if f.path == "wf.py")
+    if default is None:  # the nodes hold different values: each keeps its own
+        assert "    scale: float | None = " in module
+    else:
+        assert f"    scale: float = {default!r}" in module
+
+
+def test_int_and_float_by_the_definitions_conflict(write_workflow: WriteWorkflow) -> None:
+    # KSampler's steps is INT and its cfg FLOAT: no value is right for both.
+    sampler = node("KSampler", "$n.steps, $n.cfg", seed=1, steps=20, cfg=8.0,
+                   sampler_name="euler", scheduler="normal", denoise=1.0,
+                   model=["9", 0], positive=["9", 0], negative=["9", 0],
+                   latent_image=["9", 0])  # fmt: skip
+    error = _one_error(write_workflow, {"1": sampler, "2": SAVE})
+    assert error.code == "conflicting-bindings"
+    assert "conflicting types (int vs float)" in error.message
+
+
+def test_an_integer_combo_does_not_agree_with_a_float(write_workflow: WriteWorkflow) -> None:
+    # Kling's duration is a combo of 5 and 10: a `Literal[5, 10]` holds no float.
+    kling = node("KlingTextToVideoWithAudio", "$d.duration", model_name="kling-v2-6",
+                 prompt="a cat", mode="pro", aspect_ratio="16:9", duration=5,
+                 generate_audio=True, seed=0)  # fmt: skip
+    error = _one_error(write_workflow, {"1": kling, "2": node("B", "$d.x", x=5.5), "3": SAVE})
+    assert "conflicting types (int vs float)" in error.message
 
 
 def test_names_that_differ_only_by_renaming_conflict(write_workflow: WriteWorkflow) -> None:

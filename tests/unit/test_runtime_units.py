@@ -138,3 +138,22 @@ def test_a_pool_reads_its_urls_as_comfyui_base_url_lists_them(
     assert urls(rt.ComfyUIPool()) == ["http://e:1", "http://f:2"]
     monkeypatch.delenv("COMFYUI_BASE_URL")
     assert urls(rt.ComfyUIPool()) == [rt.DEFAULT_COMFYUI_URL]
+
+
+def test_a_node_that_reports_one_text_gives_one_text() -> None:
+    def no_files(*args: object) -> rt.File:
+        raise AssertionError("no files here")
+
+    (item,) = node_items("text", "5", {"text": "hello"}, no_files)
+    assert isinstance(item, rt.Text) and item.text == "hello"
+    items = node_items("text", "5", {"text": ["a", "b"]}, no_files)
+    assert [t.text for t in items if isinstance(t, rt.Text)] == ["a", "b"]
+
+
+def test_cookie_formats() -> None:
+    assert parse_cookies("a=1; b = 2") == {"a": "1", "b": "2"}
+    assert parse_cookies(' {"a": "1", "n": 2} ') == {"a": "1", "n": "2"}
+    with pytest.raises(ValueError, match="fetched by ComfyKit only"):
+        parse_cookies("https://auth.example/cookies?token=SECRET")
+    with pytest.raises(ValueError, match="JSON"):
+        parse_cookies("{not json")

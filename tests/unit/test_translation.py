@@ -5,26 +5,31 @@ models `ComfyKit` builds at run time come from `translate(ir)`: the embedded `_S
 the dynamic spec, and the params models agree field by field (types, defaults, bounds,
 `Literal` choices, descriptions). Values outside a bound or not among the options are
 refused by both; parameters typed only from the saved value are strict in generated
-code and pass through in the dynamic API.
+code and pass through in the dynamic API. The workflows of tests/refused, which the build
+refuses (one mistake each), `ComfyKit` refuses too, with the same errors, loading them
+against a server.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import re
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pydantic
 import pytest
-from comfygen_runtime import MediaInput, ParameterError, WorkflowResult
+from comfygen_runtime import ComfygenError, MediaInput, ParameterError, WorkflowResult
 
 from comfygen import BuildError, ComfyKit, build
 from comfygen._dynamic import JsonScalar, _validated, params_model, result_model
 from comfygen._translate import ParamField, translate
 from tests.conftest import ROOT
+from tests.fakes import FakeComfyUI
 
 WORKFLOWS = sorted(
     {
@@ -33,8 +38,10 @@ WORKFLOWS = sorted(
         *ROOT.glob("tests/fakes/recordings/workflows/**/*.json"),
         *ROOT.glob("tests/seed_readme/*.json"),
         *ROOT.glob("tests/ui_format/*.json"),
+        *ROOT.glob("tests/refused/*.json"),
     }
 )
+REFUSED = {path for path in WORKFLOWS if path.parent.name == "refused"}
 
 
 def _id(path: Path) -> str:
@@ -80,18 +87,33 @@ def _words(text: str | None) -> str:
 
 
 def test_the_corpus_is_the_whole_of_tests_and_examples() -> None:
-    assert len(WORKFLOWS) >= 40
+    assert len(WORKFLOWS) >= 40 and len(REFUSED) >= 8
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=_id)
 async def test_generated_code_and_the_dynamic_api_share_one_translation(
-    tmp_path: Path, path: Path
+    tmp_path: Path, path: Path, start_fake_comfyui: Callable[[], Awaitable[FakeComfyUI]]
 ) -> None:
     built = _module(tmp_path, path)
+    assert (built is None) == (path in REFUSED), "only tests/refused holds refused workflows"
     if built is None:
-        # What the build refuses, ComfyKit refuses too (the same analysis).
-        with pytest.raises(Exception, match=r"error\["):
-            await ComfyKit().load(path)
+        # What the build refuses, ComfyKit refuses too (the same analysis), typing the
+        # workflow with its server's node schemas.
+        with pytest.raises(BuildError) as build_error:
+            build([path])
+        errors = {
+            (d.code, d.node_id) for d in build_error.value.diagnostics if d.severity == "error"
+        }
+        server = await start_fake_comfyui()
+        async with ComfyKit(comfyui_url=server.base_url) as kit:
+            with pytest.raises(ComfygenError) as kit_error:
+                await kit.load(path)
+            assert (await kit.execute(path)).status == "error"
+        message = str(kit_error.value)
+        assert {code for code, _ in errors} == set(re.findall(r"error\[([a-z-]+)\]", message))
+        for code, node_id in errors:
+            assert node_id is None or f'node "{node_id}"' in message, (code, message)
+        assert server.prompts_received == []
         return
     ir, module = built
     translation = translate(ir)
