@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from ._diagnostics import Code, Diagnostic
 from ._graph import is_ui_format
@@ -104,14 +104,11 @@ def _is_url(text: str) -> bool:
 
 
 def _url_source(url: str) -> Source:
-    parts = urlsplit(url)
+    from comfygen_runtime import redact_url  # the one redactor (imported when needed)
+
     # Shown without credentials or query: either may hold a token.
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    display = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    stem = PurePosixPath(unquote(parts.path)).stem or "workflow"
-    return Source(None, display, stem, url=url)
+    stem = PurePosixPath(unquote(urlsplit(url).path)).stem or "workflow"
+    return Source(None, redact_url(url), stem, url=url)
 
 
 def _runninghub_source(workflow_id: str, name: str | None = None) -> Source:

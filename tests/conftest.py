@@ -2,12 +2,15 @@
 
 Fixtures: `fake_comfyui`, `start_fake_comfyui` (a factory), `fake_runninghub`,
 `comfyui_url`/`comfyui` (a live server with COMFYUI_URL, else a fake), `write_workflow`,
-`make_module`. Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
-(hypothesis example counts by profile).
+`make_module`, `start_web_server` (a factory: a server that answers every request with
+one page or file). Paths: `ROOT`, `TESTS`, `EXAMPLES`. Helpers: `node`, `png`, `examples`
+(hypothesis example counts by profile), `SlowCancel` (a `FakeBackend` whose cancel waits
+for the test).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfygen_runtime import Ticket
+from comfygen_runtime.testing import FakeBackend
 from hypothesis import settings
 
 from tests.fakes import FakeComfyUI, FakeRunningHub, running_fake_comfyui
@@ -79,6 +84,43 @@ async def start_fake_comfyui() -> AsyncIterator[Callable[[], Awaitable[FakeComfy
 
         async def start() -> FakeComfyUI:
             return await stack.enter_async_context(running_fake_comfyui())
+
+        yield start
+
+
+@pytest.fixture
+async def start_web_server() -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Start HTTP servers that are neither ComfyUI nor RunningHub: `await start(status,
+    body=b"<html>hello</html>", chunked=False)` answers every request with `body` (an HTML
+    page: a mistyped URL; bytes: a media file, sent in chunks without a length when
+    `chunked`). Returns each server's base URL."""
+    from aiohttp import web
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(status: int, body: bytes = b"<html>hello</html>",
+                        chunked: bool = False) -> str:  # fmt: skip
+            kind = "text/html" if body.startswith(b"<html") else "application/octet-stream"
+
+            async def page(request: web.Request) -> web.StreamResponse:
+                if not chunked:
+                    return web.Response(status=status, body=body, content_type=kind)
+                reply = web.StreamResponse(status=status, headers={"Content-Type": kind})
+                reply.enable_chunked_encoding()
+                await reply.prepare(request)
+                for start in range(0, len(body), 4096):
+                    await reply.write(body[start : start + 4096])
+                await reply.write_eof()
+                return reply
+
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", page)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            return f"http://127.0.0.1:{runner.addresses[0][1]}"
 
         yield start
 
@@ -163,3 +205,18 @@ def png(width: int = 4, height: int = 3, rgb: tuple[int, int, int] = (10, 200, 3
     from tests.fakes._images import encode_png
 
     return encode_png(width, height, rgb)
+
+
+class SlowCancel(FakeBackend):
+    """A `FakeBackend` whose cancel waits until the test sets `answer` (`cancelling` is
+    set once a cancel has begun): a server far away, without the clock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelling = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def cancel(self, ticket: Ticket) -> bool:
+        self.cancelling.set()
+        await self.answer.wait()
+        return await super().cancel(ticket)

@@ -16,6 +16,7 @@ repeated POST attach to the first job instead of starting another one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -23,7 +24,9 @@ from typing import Any
 
 from comfygen_runtime import (
     BackendUnavailableError,
+    ComfygenError,
     File,
+    IdempotencyConflictError,
     JobInterruptedError,
     ParameterError,
     QueueFullError,
@@ -31,12 +34,12 @@ from comfygen_runtime import (
     WorkflowValidationError,
 )
 from fastapi import Body, FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
 from ._catalog import Catalog, Entry
-from ._jobs import IdempotencyConflictError, Job, JobRegistry
+from ._jobs import Job, JobRegistry
 from ._outputs import JobView, error_view, job_model, json_safe, output_items, result_items
 
 __all__ = ["failure_status", "http_app", "job_view"]
@@ -44,7 +47,8 @@ __all__ = ["failure_status", "http_app", "job_view"]
 _KEY_HEADER = "Idempotency-Key"
 _KEY_HELP = (
     "Optional. A repeated request with the same key (and the same parameters) attaches "
-    "to the job the first one started instead of starting another."
+    "to the job the first one started instead of starting another; other parameters "
+    "are refused (422) unless that job failed or was cancelled."
 )
 
 
@@ -72,7 +76,7 @@ def failure_status(job: Job) -> int:
     error = job.error
     if job.state == "cancelled" or isinstance(error, JobInterruptedError):
         return 409
-    if isinstance(error, WorkflowValidationError | ParameterError):
+    if isinstance(error, WorkflowValidationError | ParameterError | IdempotencyConflictError):
         return 422
     if isinstance(error, WorkflowTimeoutError):
         return 504
@@ -205,7 +209,7 @@ def http_app(
 
     @app.get("/jobs/{job_id}/files/{output}/{index}", tags=["jobs"])
     async def job_file(job_id: str, output: str, index: int) -> Response:
-        """An output file of a finished job, read from the backend."""
+        """An output file of a finished job, streamed from the backend as it arrives."""
         job = known(job_id)
         found = [
             item
@@ -217,7 +221,19 @@ def http_app(
         item = found[0]
         view = output_items(job.entry, job.result, None) if job.result else {}
         mime = next((i["mime_type"] for i in view.get(output, [])[index : index + 1]), None)
-        return Response(await item.read(), media_type=mime)
+        chunks = item.stream()
+        try:  # the first chunk before the answer: a backend that fails gets a clear 502
+            first = await anext(chunks, b"")
+        except ComfygenError as error:
+            raise HTTPException(502, str(error)) from None
+
+        async def body() -> AsyncIterator[bytes]:
+            async with contextlib.aclosing(chunks):  # a client that hangs up closes it
+                yield first
+                async for chunk in chunks:
+                    yield chunk
+
+        return StreamingResponse(body(), media_type=mime)
 
     return app
 

@@ -5,27 +5,26 @@ the events so far (for server-sent events and MCP progress, replayable from any 
 and its result or error. Cancelling a job cancels its task, and cancelling the task
 cancels the job on the ComfyUI server (the runtime's guarantee).
 
-Idempotency keys are per workflow. Within this process a second submission with the same
-key attaches to the first job (and a key reused with other parameters is refused); the
-key also goes to `Catalog.run` and so to the runtime, which derives the job's prompt id
-from it: after a restart, or from another replica, the same key finds the same job on
-the server.
+Idempotency keys are per workflow, with the runtime's meaning: one key, one request.
+Within this process a second submission with the same key attaches to the first job (and
+a key reused with other parameters is refused), unless that job failed or was cancelled:
+then the key is free and a new job starts. The key also goes to `Catalog.run` and so to
+the runtime, which derives the job's prompt id from it: after a restart, or from another
+replica, the same key finds the same job on the server, and other parameters are refused
+there (`IdempotencyConflictError`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import hashlib
-import json
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from comfygen_runtime import Event, WorkflowResult
+from comfygen_runtime import Event, IdempotencyConflictError, WorkflowResult, request_fingerprint
 from pydantic import BaseModel
 
 from ._catalog import Catalog, Entry
@@ -33,20 +32,14 @@ from ._progress import Progress, ProgressUpdate, event_record
 
 __all__ = [
     "FINISHED",
-    "IdempotencyConflictError",
     "Job",
     "JobRegistry",
     "JobState",
     "Record",
-    "fingerprint",
 ]
 
 JobState = Literal["pending", "queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-
-
-class IdempotencyConflictError(Exception):
-    """An idempotency key reused with other parameters."""
 
 
 @dataclass(frozen=True)
@@ -99,19 +92,6 @@ class Job:
                 return
 
 
-def fingerprint(entry: Entry, params: BaseModel) -> str:
-    """What an idempotency key is bound to: the workflow and the validated values."""
-
-    def encode(value: object) -> object:
-        if isinstance(value, bytes):
-            return {"sha256": hashlib.sha256(value).hexdigest()}
-        raise TypeError(type(value).__name__)
-
-    values = {name: getattr(params, name) for name in type(params).model_fields}
-    text = json.dumps([entry.name, values], sort_keys=True, default=encode)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 class JobRegistry:
     """The jobs of this process; finished ones are kept until `keep_finished` newer ones."""
 
@@ -127,16 +107,20 @@ class JobRegistry:
     def submit(self, entry: Entry, params: BaseModel, *, key: str | None = None) -> Job:
         """Start a job, or return the job that already has this idempotency key.
 
-        Raises `IdempotencyConflictError` when the key was used with other parameters.
+        Raises `IdempotencyConflictError` when the key's job (not failed, not cancelled)
+        was started with other parameters.
         """
-        digest = fingerprint(entry, params)
+        values = {name: getattr(params, name) for name in type(params).model_fields}
+        digest = request_fingerprint(entry.spec, values)
         if key is not None:
             known = self._jobs.get(self._keys.get((entry.name, key), ""))
-            if known is not None:
+            if known is not None and known.state not in ("failed", "cancelled"):
                 if known.fingerprint != digest:
                     raise IdempotencyConflictError(
                         f"idempotency key {key!r} was first used with other parameters "
-                        f"for {entry.name!r} (job {known.id}); use a new key for new parameters"
+                        f"for {entry.name!r} (job {known.id}); use a new key for new "
+                        "parameters",
+                        prompt_id=known.prompt_id,
                     )
                 return known
         job = Job(uuid.uuid4().hex, entry, key, digest)
@@ -151,8 +135,9 @@ class JobRegistry:
         """Cancel a job and wait until it has ended (on the server too)."""
         if job.task is not None and not job.task.done():
             job.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(job.task)
+            # Waited for, not awaited: the task's own cancellation is no error here, but a
+            # cancellation of our caller must propagate (it would pass for the task's).
+            await asyncio.wait({job.task})
         await job.wait()
 
     async def close(self) -> None:

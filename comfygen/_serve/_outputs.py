@@ -5,6 +5,7 @@ inline, every file as a link, texts as text)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import mimetypes
 from pathlib import PurePosixPath
 from typing import Any, Literal, TypeVar, cast
@@ -227,8 +228,8 @@ async def mcp_content(entry: Entry, result: WorkflowResult) -> list[mcp.ContentB
         kind = _kind(item)
         mime = _mime_type(item.filename, kind)
         if kind in ("image", "audio"):
-            data = await item.read()
-            if len(data) <= INLINE_LIMIT:
+            data = await _read_up_to(item, INLINE_LIMIT)
+            if data is not None:
                 encoded = base64.b64encode(data).decode("ascii")
                 blocks.append(
                     mcp.ImageContent(data=encoded, mime_type=mime)
@@ -244,3 +245,15 @@ async def mcp_content(entry: Entry, result: WorkflowResult) -> list[mcp.ContentB
             )
         )
     return blocks
+
+
+async def _read_up_to(item: File, limit: int) -> bytes | None:
+    """The file's bytes, or None as soon as it turns out larger than `limit` (the rest
+    is never read)."""
+    data = bytearray()
+    async with contextlib.aclosing(item.stream()) as chunks:
+        async for chunk in chunks:
+            data += chunk
+            if len(data) > limit:
+                return None
+    return bytes(data)

@@ -1,9 +1,8 @@
 """Progress of a job as clients see it: event records (SSE) and one rising figure (MCP).
 
-MCP progress must only ever increase, and a ComfyUI job reports nodes and sampler steps
-in its own order; `Progress` folds those events into `done` of `total` units, where every
-node of the graph is one unit, a running node counts its steps as a fraction, and the
-job's end is the last unit.
+MCP progress must only ever increase. The figure is the runtime's own count (one model of
+progress, `Event.fraction`): of the `nodes_total` nodes the job runs, `fraction` are done
+(the running node's steps as a part of one); the job's end is one unit more.
 """
 
 from __future__ import annotations
@@ -42,39 +41,29 @@ class ProgressUpdate:
 
 
 class Progress:
-    """Turns a job's events into strictly rising progress figures."""
+    """Turns a job's events into strictly rising progress figures (`graph` names the
+    nodes in the messages)."""
 
     def __init__(self, graph: Mapping[str, Any]) -> None:
         self._graph = graph
-        self.total = float(len(graph) + 1)  # the last unit is the job's end
-        self._finished: set[str] = set()
+        self.total = 1.0  # the job's end; the nodes it runs are added once known
+        self._done = 0.0
         self._current: str | None = None
         self._last = -1.0
 
     def update(self, event: Event) -> ProgressUpdate | None:
         """The new figure after `event`, or None when it did not move forward."""
-        fraction = 0.0
-        if event.kind == "cached":
-            self._finished.update(event.nodes)
-        elif event.kind == "executing" and event.node is not None:
-            if self._current is not None:
-                self._finished.add(self._current)
+        if event.kind == "executing" and event.node is not None:
             self._current = event.node
-        elif event.kind == "progress" and event.value is not None and event.max:
-            fraction = max(0.0, min(event.value / event.max, 1.0))
-        elif event.kind == "output" and event.node is not None:
-            self._finished.add(event.node)
-        done = float(len(self._finished))
-        if self._current is not None and self._current not in self._finished:
-            done += fraction
-        if event.kind == "finished":
-            done = self.total
-        done = min(done, self.total)
-        message = self._message(event)
+        if event.nodes_total is not None:
+            self.total = float(event.nodes_total + 1)
+        if event.fraction is not None and event.nodes_total:
+            self._done = event.fraction * event.nodes_total
+        done = self.total if event.kind == "finished" else min(self._done, self.total - 1)
         if done <= self._last:
             return None
         self._last = done
-        return ProgressUpdate(done, self.total, message)
+        return ProgressUpdate(done, self.total, self._message(event))
 
     def _message(self, event: Event) -> str:
         if event.kind == "queued":

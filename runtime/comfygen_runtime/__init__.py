@@ -23,6 +23,7 @@ from ._errors import (
     ComfygenError,
     ContractMismatchError,
     ExecutionError,
+    IdempotencyConflictError,
     InputError,
     InsufficientBalanceError,
     InvalidNodeInfoError,
@@ -39,7 +40,7 @@ from ._errors import (
 )
 from ._events import Event, EventHandler, EventKind, Events, watch
 from ._introspect import Device, QueuedJob, QueueState, SystemStats
-from ._job import JobHandle
+from ._job import JobHandle, request_fingerprint
 from ._media import MediaInput
 from ._outputs import Audio, File, Image, Output, Text, Video, node_items
 from ._pool import ComfyUIPool, PoolServer
@@ -76,6 +77,7 @@ __all__ = [
     "Events",
     "ExecutionError",
     "File",
+    "IdempotencyConflictError",
     "Image",
     "InputError",
     "InputRef",
@@ -115,6 +117,7 @@ __all__ = [
     "default_client",
     "node_items",
     "redact_url",
+    "request_fingerprint",
     "require_contract",
     "run_sync",
     "run_workflow",

@@ -5,6 +5,7 @@ happens when: the deadline, submit -> follow -> settle, cancelling a job its cal
 assembling the result, the events. A backend provides these steps:
 
     lookup   what the server knows about a job id (idempotency keys, attach)
+    forget   drop a failed job's record before its id is submitted again
     prepare  upload media and apply the values: what `submit` sends
     submit   hand the job over; return once the server has accepted it
     follow   deliver the job's events until it ends; return its raw record
@@ -39,7 +40,9 @@ class Ticket:
 
     `job_id` is the backend's id of the job (ComfyUI's prompt id, RunningHub's task id);
     `server` the base URL of the server that holds it. A ticket found by `lookup` for a
-    finished job carries its `record`. Backends subclass it for what they need to follow.
+    finished job carries its `record`, and the `fingerprint` the job was submitted with
+    (see `Prepared`), when the backend keeps it. Backends subclass it for what they need
+    to follow.
     """
 
     job_id: str
@@ -47,14 +50,22 @@ class Ticket:
     state: JobState = "pending"
     record: Any = None
     seeds: dict[str, int] = field(default_factory=dict)
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """What `prepare` made for `submit`: the backend's payload, and the seeds it picked."""
+    """What `prepare` made for `submit`: the backend's payload, and the seeds it picked.
+
+    `fingerprint` (set by the lifecycle for a call with an idempotency key) is the digest
+    of the workflow and the call's values: a backend that can keep it with the job must,
+    and report it in the tickets `lookup` returns, so that a key reused with other values
+    is refused rather than answered with another request's outputs.
+    """
 
     payload: Any
     seeds: dict[str, int] = field(default_factory=dict)
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,11 @@ class Backend(Protocol):
 
     async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
         """The job `job_id` as the server knows it, or None if it does not."""
+        ...
+
+    async def forget(self, ticket: Ticket) -> None:
+        """Drop the record of a job that failed (or was cancelled) before its id is
+        submitted again, so that no one takes the old run's record for the new run's."""
         ...
 
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:

@@ -14,8 +14,16 @@ come from recordings of a real ComfyUI server:
   by another client) raises `JobLostError` instead of waiting forever.
 - A submission that fails mid-way (connection reset, 5xx) is never blindly repeated: the
   server is asked whether it knows the prompt_id first, so no job runs twice.
+- A prompt id submitted again (an idempotency key whose job failed) keeps its old history
+  record until the new run ends: that record is deleted before the new submission, and a
+  job whose queue number is known accepts only the record with that number.
+- A job submitted with an idempotency key carries the fingerprint of its request in
+  `extra_data`, which the server keeps in its queue and history: a lookup reports it.
 - Cancelling cancels only our job: `/api/jobs/{id}/cancel`, or on older servers a queue
-  delete plus an interrupt targeted at the prompt_id. Never a global interrupt.
+  delete plus an interrupt targeted at the prompt_id. Never a global interrupt: servers
+  before ComfyUI 0.3.57 ignore the prompt_id of /interrupt and stop whatever runs (which,
+  a moment after we looked, may be another client's job), so a running job of ours is
+  not interrupted there (its cancel is not confirmed).
 - First contact: a server never reached fails at once (within `connect_timeout`), naming
   the URL and the cause; `unavailable_after` (riding out a restart) applies only to a
   server this client has reached before.
@@ -29,7 +37,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -50,7 +58,7 @@ from ._events import Event, Events
 from ._failures import execution_error, rejection
 from ._introspect import QueueState, SystemStats
 from ._loop import PerLoop
-from ._media import Upload, UploadOnce, media_sources, upload_for, url_suffix
+from ._media import Upload, UploadOnce, hashed, media_sources, upload_for, url_suffix
 from ._net import Transient, backoff, describe_failure, retry, within
 from ._outputs import File
 from ._progress import Progress, event_of
@@ -63,6 +71,20 @@ __all__ = ["ComfyUI"]
 logger = logging.getLogger("comfygen_runtime")
 
 _SOCKET_WAIT = 10.0  # seconds a submission waits for the socket before it polls instead
+_FINGERPRINT = "comfygen_fingerprint"  # extra_data key: the request a key's job was made for
+_UPLOAD_LIMIT = 100 * 1024 * 1024  # ComfyUI's default max_upload_size, when it says none
+_TARGETED_INTERRUPT = (0, 3, 57)  # the first ComfyUI whose /interrupt honours a prompt_id
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the server has under a prompt id: where the job is, its queue number, the
+    fingerprint it was submitted with, and its history record once it has ended."""
+
+    state: JobState
+    number: float | None = None
+    fingerprint: str | None = None
+    record: dict[str, Any] | None = None
 
 
 @dataclass(eq=False)
@@ -117,8 +139,9 @@ class _Connection:
         info = status.get("exec_info") if isinstance(status, Mapping) else None
         remaining = info.get("queue_remaining") if isinstance(info, Mapping) else None
         if isinstance(remaining, int) and not isinstance(remaining, bool):
-            ours = {i.prompt_id for i in self.mux.inboxes() if i.accepted_at is not None}
-            self.queued_by_others = max(0, remaining - len(ours))
+            # This client's jobs there, in every event loop: they are not the others'.
+            ours = sum(connection.mux.accepted_jobs for connection in self.client._loops.all())
+            self.queued_by_others = max(0, remaining - ours)
         self._schedule_reconcile()
 
     # A `status` broadcast may mean a job of ours ended unseen (deleted by another client,
@@ -196,7 +219,9 @@ class ComfyUI:
         self.sockets_opened = 0
         self._seen = False  # reached once: from now on, ride out unavailability
         self._has_jobs_api: bool | None = None
+        self._targeted_interrupt: bool | None = None  # /interrupt honours a prompt_id
         self._object_info: dict[str, Any] | None = None
+        self._upload_limit: int | None = None  # GET /features max_upload_size, once read
         self._closed = False
         self._loops: PerLoop[_Connection] = PerLoop(lambda: _Connection(self))
 
@@ -292,8 +317,8 @@ class ComfyUI:
     async def _request(
         self, method: str, path: str, *, patience: float | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """One HTTP request, repeated while the server is unreachable (connect errors, 5xx)
-        for `patience` seconds (default: the client's `unavailable_after`).
+        """One HTTP request, repeated while the server is unreachable (connect errors, 5xx,
+        429) for `patience` seconds (default: the client's `unavailable_after`).
 
         Only for requests that are safe to repeat; POST /prompt has its own rule.
         """
@@ -305,7 +330,7 @@ class ComfyUI:
                 response = await connection.http.request(method, self._path(path), **kwargs)
             except httpx.TransportError as error:
                 raise Transient(describe_failure(error)) from None
-            if response.status_code >= 500:
+            if response.status_code >= 500 or response.status_code == 429:
                 raise Transient(f"HTTP {response.status_code}")
             return response
 
@@ -341,7 +366,7 @@ class ComfyUI:
         )
         return f"{self._config.base_url}{self._prefix}/view?{query}"
 
-    async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
+    async def stream_file(self, ref: File) -> AsyncGenerator[bytes, None]:
         """Stream an output file's bytes from `/view`."""
         params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
         http = self._connection().http
@@ -437,21 +462,49 @@ class ComfyUI:
             raise ComfygenError(f"the server stored upload {upload.name!r} as {name!r}")
         return upload.name
 
+    async def _max_upload(self) -> int:
+        """The largest upload the server takes (its /features `max_upload_size`)."""
+        if self._upload_limit is None:
+            limit = None
+            with contextlib.suppress(ComfygenError, ValueError):
+                features = await self._json("GET", "/features")
+                limit = features.get("max_upload_size") if isinstance(features, dict) else None
+            valid = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+            self._upload_limit = limit if valid and isinstance(limit, int) else _UPLOAD_LIMIT
+        return self._upload_limit
+
     async def _download(self, url: str, param: str) -> Upload:
+        """A media URL's content, streamed and refused as soon as it is larger than the
+        server would take as an upload (so a URL cannot make this process load gigabytes)."""
+        limit = await self._max_upload()
+        where = redact_url(url)
+        too_large = ParameterError(
+            f"media parameter {param!r}: {where} is larger than the {limit} bytes the server "
+            "takes as an upload (its max_upload_size)"
+        )
+        data = bytearray()
         try:
-            async with httpx.AsyncClient(timeout=self._request_timeout) as fetcher:
-                reply = await fetcher.get(url, follow_redirects=True)
+            async with (
+                httpx.AsyncClient(timeout=self._request_timeout) as fetcher,
+                fetcher.stream("GET", url, follow_redirects=True) as reply,
+            ):
+                if reply.status_code != 200:
+                    raise ParameterError(
+                        f"media parameter {param!r}: downloading {where} gave "
+                        f"HTTP {reply.status_code}"
+                    )
+                declared = reply.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise too_large
+                async for chunk in reply.aiter_bytes():
+                    data += chunk
+                    if len(data) > limit:
+                        raise too_large
         except httpx.HTTPError as error:
             raise ParameterError(
-                f"media parameter {param!r}: cannot download {redact_url(url)}: "
-                f"{describe_failure(error)}"
+                f"media parameter {param!r}: cannot download {where}: {describe_failure(error)}"
             ) from None
-        if reply.status_code != 200:
-            raise ParameterError(
-                f"media parameter {param!r}: downloading {redact_url(url)} gave "
-                f"HTTP {reply.status_code}"
-            )
-        return upload_for(reply.content, url_suffix(url))
+        return await hashed(bytes(data), url_suffix(url))
 
     # -- the socket and what the server knows about jobs -------------------------------
 
@@ -497,6 +550,28 @@ class ComfyUI:
     async def _knows(self, prompt_id: str) -> bool:
         return await self._state(prompt_id) is not None
 
+    async def _found(self, prompt_id: str) -> _Known | None:
+        """Like `_state`, with the job's queue number and fingerprint (from the queue
+        items, which carry them; /api/jobs does not)."""
+        queue = await self._json("GET", "/queue")
+        queue = queue if isinstance(queue, dict) else {}
+        sections: tuple[tuple[JobState, str], ...] = (
+            ("running", "queue_running"),
+            ("pending", "queue_pending"),
+        )
+        for live, section in sections:
+            for item in queue.get(section) or []:
+                if isinstance(item, list) and len(item) > 1 and item[1] == prompt_id:
+                    return _Known(live, _number(item), _fingerprint(item))
+        record = await self._history(prompt_id)
+        if record is None:
+            return None
+        prompt = record.get("prompt")
+        ended: JobState = "done" if _succeeded(record) else "failed"
+        if not isinstance(prompt, list):
+            return _Known(ended, record=record)
+        return _Known(ended, _number(prompt), _fingerprint(prompt), record)
+
     # -- the job steps (see _backend.Backend) ------------------------------------------
 
     def _register(self, connection: _Connection, ticket: _ComfyTicket) -> Inbox:
@@ -519,20 +594,32 @@ class ComfyUI:
         ticket = _ComfyTicket(job_id, self.base_url)
         inbox = self._register(connection, ticket)  # first: no end can slip past unseen
         try:
-            found = await self._state(job_id)
+            found = await self._found(job_id)
         except BaseException:
             connection.mux.unregister(inbox)
             raise
-        if found is None or found[1] is not None:
+        if found is None or found.record is not None:
             connection.mux.unregister(inbox)
             ticket.inbox = None
         if found is None:
             return None
-        ticket.state, ticket.record = found
+        ticket.state, ticket.record = found.state, found.record
+        ticket.number, ticket.fingerprint = found.number, found.fingerprint
         if ticket.inbox is not None:
-            inbox.accepted_at = time.monotonic()
+            connection.mux.accept(inbox)
             await connection.mux.ensure_open(_SOCKET_WAIT)
         return ticket
+
+    async def forget(self, ticket: Ticket) -> None:
+        """Delete a failed job's history record: the server keeps it under the prompt id
+        until a new run of that id ends, and it must not pass for the new run's."""
+        reply = await self._request("POST", "/history", json={"delete": [ticket.job_id]})
+        if reply.status_code != 200:
+            raise BackendUnavailableError(
+                f"ComfyUI at {self._config.display_url} did not delete the failed record of "
+                f"job {ticket.job_id} (POST /history answered HTTP {reply.status_code}), so "
+                "the job is not submitted again"
+            )
 
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
         connection = self._connection()
@@ -549,31 +636,37 @@ class ComfyUI:
         await self._reach(connection)
         ticket = _ComfyTicket(job_id, self.base_url, seeds=dict(prepared.seeds))
         ticket.graph = prepared.payload
+        ticket.fingerprint = prepared.fingerprint
         inbox = self._register(connection, ticket)  # before the POST: no message is missed
         try:
             if await connection.mux.ensure_open(_SOCKET_WAIT):
                 ticket.socket_epoch = connection.mux.opened
-            ticket.number = await self._post_prompt(spec, connection, job_id, prepared.payload)
+            ticket.number = await self._post_prompt(spec, connection, job_id, prepared)
         except BaseException:
             connection.mux.unregister(inbox)
             raise
-        inbox.accepted_at = time.monotonic()
+        connection.mux.accept(inbox)
         return ticket
 
     async def _post_prompt(
-        self, spec: WorkflowSpec, connection: _Connection, prompt_id: str, graph: Any
+        self, spec: WorkflowSpec, connection: _Connection, prompt_id: str, prepared: Prepared
     ) -> float | None:
         """POST /prompt exactly once in effect: after an unclear failure, ask before retrying.
 
-        Returns the server's queue number for the job, when its answer said.
+        Returns the server's queue number for the job, when it is known.
         """
         body: dict[str, Any] = {
-            "prompt": graph,
+            "prompt": prepared.payload,
             "client_id": connection.client_id,
             "prompt_id": prompt_id,
         }
+        extra: dict[str, Any] = {}
         if self._config.comfy_org_api_key is not None:
-            body["extra_data"] = {"api_key_comfy_org": self._config.comfy_org_api_key.reveal()}
+            extra["api_key_comfy_org"] = self._config.comfy_org_api_key.reveal()
+        if prepared.fingerprint is not None:
+            extra[_FINGERPRINT] = prepared.fingerprint
+        if extra:
+            body["extra_data"] = extra
 
         async def attempt() -> float | None:
             try:
@@ -581,19 +674,28 @@ class ComfyUI:
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 raise Transient(describe_failure(error)) from None  # nothing reached the server
             except httpx.TransportError as error:
-                if await self._accepted(prompt_id, settle=True):
-                    return None
+                accepted = await self._accepted(prompt_id, settle=True)
+                if accepted is not None:
+                    return accepted.number
                 raise Transient(describe_failure(error)) from None
             if reply.status_code == 200:
                 with contextlib.suppress(ValueError, AttributeError):
                     number = reply.json().get("number")
                     return float(number) if isinstance(number, (int, float)) else None
                 return None
+            if reply.status_code in (401, 403):
+                raise BackendUnavailableError(
+                    f"ComfyUI at {self._config.display_url} refused the job (HTTP "
+                    f"{reply.status_code}): check api_key, cookies or the credentials in the URL"
+                )
+            if reply.status_code == 429:  # turned away before handling it: try again later
+                raise Transient("HTTP 429")
             if reply.status_code < 500:
                 raise rejection(spec, reply.status_code, _json_or_none(reply))
             # 503: the server (or a proxy) turned the request away before handling it
-            if await self._accepted(prompt_id, settle=reply.status_code != 503):
-                return None
+            accepted = await self._accepted(prompt_id, settle=reply.status_code != 503)
+            if accepted is not None:
+                return accepted.number
             raise Transient(f"HTTP {reply.status_code}")
 
         try:
@@ -605,23 +707,26 @@ class ComfyUI:
                 f"ComfyUI at {self._config.display_url} did not accept the job ({failure.problem})"
             ) from None
 
-    async def _accepted(self, prompt_id: str, *, settle: bool) -> bool:
-        """After a POST whose outcome is unclear: did the server queue the job?
+    async def _accepted(self, prompt_id: str, *, settle: bool) -> _Known | None:
+        """After a POST whose outcome is unclear: what the server has under the id (None:
+        it did not queue the job). A failed run's record under the same id was deleted
+        before the submission (`forget`), so any record found is this submission's.
 
         With `settle`, the server may still be validating the prompt (a proxy timed out
         first), so an unknown id is asked about again over a few seconds before it counts
         as not queued.
         """
 
-        async def ask() -> None:
-            if not await self._knows(prompt_id):
+        async def ask() -> _Known:
+            found = await self._found(prompt_id)
+            if found is None:
                 raise Transient("unknown")
+            return found
 
         try:
-            await retry(ask, attempts=4 if settle else 1, first=0.5, maximum=2.0)
+            return await retry(ask, attempts=4 if settle else 1, first=0.5, maximum=2.0)
         except Transient:
-            return False
-        return True
+            return None
 
     async def follow(self, spec: WorkflowSpec, ticket: Ticket, events: Events) -> Any:
         """Deliver the job's events until it is done; return its record (as in /history).
@@ -635,11 +740,14 @@ class ComfyUI:
         job = _own(ticket)
         connection = self._connection()
         mux = connection.mux
-        inbox = job.inbox
+        # Each follow has its own inbox: the first one takes the submission's (which has
+        # every message since the POST); a later one (a handle awaited again) registers
+        # anew, so an earlier follow ending cannot take its messages away.
+        inbox, job.inbox = job.inbox, None
         complete = inbox is not None and job.socket_epoch == mux.opened
         if inbox is None:
-            inbox = self._register(connection, job)
-            inbox.accepted_at = time.monotonic()
+            inbox = mux.register(job.job_id)
+            mux.accept(inbox)
             await mux.ensure_open(_SOCKET_WAIT)
         # Counting nodes costs a little per job: only for someone who listens.
         progress = Progress(job.graph if events.listening else None)
@@ -656,7 +764,6 @@ class ComfyUI:
             return await self._follow(job, inbox, complete, progress, events)
         finally:
             mux.unregister(inbox)
-            job.inbox = None
 
     async def _follow(
         self,
@@ -774,14 +881,28 @@ class ComfyUI:
                 answer = reply.json()
                 return bool(answer.get("cancelled", True)) if isinstance(answer, dict) else True
         await self._request("POST", "/queue", json={"delete": [prompt_id]}, patience=patience)
-        # Older servers ignore the prompt_id of /interrupt and stop whatever runs: interrupt
-        # only when the running job is ours.
         queue = await self.queue()
-        if any(job.prompt_id == prompt_id for job in queue.running):
-            await self._request(
-                "POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience
-            )
+        if not any(job.prompt_id == prompt_id for job in queue.running):
+            return True  # out of the queue, and not running
+        if not await self._interrupts_by_id():
+            logger.info(
+                "job %s runs on %s and is not interrupted: this ComfyUI ignores the prompt id "
+                "of /interrupt (before %s) and could stop another client's job instead",
+                prompt_id, self._config.display_url, ".".join(map(str, _TARGETED_INTERRUPT)),
+            )  # fmt: skip
+            return False
+        # The server checks that the running job is this one: no other job is touched.
+        await self._request("POST", "/interrupt", json={"prompt_id": prompt_id}, patience=patience)
         return True
+
+    async def _interrupts_by_id(self) -> bool:
+        """Whether the server's /interrupt honours a prompt_id (ComfyUI 0.3.57 and later)."""
+        if self._targeted_interrupt is None:
+            version = (await self.system_stats()).comfyui_version or ""
+            parts = [part for part in version.removeprefix("v").split(".") if part.isdigit()]
+            numbers = tuple(int(part) for part in parts)
+            self._targeted_interrupt = len(numbers) >= 2 and numbers >= _TARGETED_INTERRUPT
+        return self._targeted_interrupt
 
 
 def _own(ticket: Ticket) -> _ComfyTicket:
@@ -791,13 +912,28 @@ def _own(ticket: Ticket) -> _ComfyTicket:
     return _ComfyTicket(ticket.job_id, ticket.server, ticket.state, ticket.record, ticket.seeds)
 
 
+def _number(item: list[Any]) -> float | None:
+    """The queue number of a queue item or history `prompt`: `[number, prompt_id, ...]`."""
+    number = item[0] if item else None
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        return float(number)
+    return None
+
+
+def _fingerprint(item: list[Any]) -> str | None:
+    """The request fingerprint in a queue item's or history `prompt`'s extra_data."""
+    extra = item[3] if len(item) > 3 and isinstance(item[3], Mapping) else {}
+    value = extra.get(_FINGERPRINT)
+    return value if isinstance(value, str) else None
+
+
 def _recorded(record: Mapping[str, Any], job: _ComfyTicket) -> bool:
     """Whether a history record is this submission's, not an earlier run's of the same id
     (a failed job submitted again under its idempotency key)."""
     prompt = record.get("prompt")
     if job.number is None or not isinstance(prompt, list) or not prompt:
         return True
-    return bool(prompt[0] == job.number)
+    return _number(prompt) == job.number
 
 
 def _finished(record: Mapping[str, Any]) -> bool:

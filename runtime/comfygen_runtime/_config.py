@@ -142,6 +142,13 @@ class ComfyUIConfig:
             raise ValueError(
                 f"ComfyUI base URL must be http(s)://host[:port][/prefix], got {redact_url(url)!r}"
             )
+        if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+            # Requests would be sent to a mangled URL, and a token there would show in it.
+            raise ValueError(
+                f"ComfyUI base URL {redact_url(url)!r} has a query or fragment; a base URL is "
+                "http(s)://host[:port][/prefix]: pass a token as api_key=..., headers=... "
+                "or cookies=..."
+            )
         key = api_key if api_key is not None else environ.get("COMFYUI_API_KEY")
         org_key = (
             comfy_org_api_key if comfy_org_api_key is not None else environ.get("COMFY_ORG_API_KEY")

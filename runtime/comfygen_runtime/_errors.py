@@ -4,6 +4,7 @@
      ├── ContractMismatchError      generated code and runtime disagree on the spec contract
      ├── ParameterError             a value that cannot be applied (unknown name, missing file)
      ├── BackendUnavailableError    no backend configured, or the server cannot be reached
+     ├── IdempotencyConflictError   an idempotency key reused with other parameters
      ├── NoCapableServerError       no server of a pool has every node class and model file
      ├── PromptRejectedError        the server refused the workflow (HTTP 400)
      │    ├── WorkflowValidationError   inputs failed validation; `.errors` name the parameters
@@ -34,6 +35,7 @@ __all__ = [
     "ComfygenError",
     "ContractMismatchError",
     "ExecutionError",
+    "IdempotencyConflictError",
     "InputError",
     "InsufficientBalanceError",
     "InvalidNodeInfoError",
@@ -63,7 +65,26 @@ class ParameterError(ComfygenError, ValueError):
 
 
 class BackendUnavailableError(ComfygenError, ConnectionError):
-    """No backend was configured, or the server could not be reached."""
+    """No backend was configured, or the server could not be reached.
+
+    `prompt_id` names a job the server accepted before it stopped answering (None: no
+    job was accepted): it was not cancelled and may still run; attach to it by this id.
+    """
+
+    def __init__(self, message: str, *, prompt_id: str | None = None) -> None:
+        super().__init__(message)
+        self.prompt_id = prompt_id
+
+
+class IdempotencyConflictError(ComfygenError, ValueError):
+    """An idempotency key whose job is queued, running or finished was used again with
+    other parameters. A key stands for one request: its job's outputs are never handed
+    to another one. `prompt_id` is the key's job (None: it has not reached a server yet);
+    use a new key for new parameters."""
+
+    def __init__(self, message: str, *, prompt_id: str | None) -> None:
+        super().__init__(message)
+        self.prompt_id = prompt_id
 
 
 class NoCapableServerError(ComfygenError):

@@ -12,10 +12,17 @@ Rules kept here once:
   `WorkflowTimeoutError` says truthfully which of these happened.
 - A cancellation that lands while the submission is in flight first learns whether the
   server accepted it, then cancels that job.
-- An idempotency key names the job: its id is a UUIDv5 of the workflow's name and the key,
-  so a second run with the key (here, in another process, after a restart) finds the job
-  and follows it, or takes its finished outputs, instead of submitting it again. Only a
-  job with that id that failed, was cancelled or is unknown is submitted (again).
+- An idempotency key names one request: the job's id is a UUIDv5 of the workflow (its
+  name and a digest of its graph) and the key, so a second run with the key (here, in
+  another process, after a restart) finds the job and follows it, or takes its finished
+  outputs, instead of submitting it again. The job carries the fingerprint of the values
+  it was submitted with: a key reused with other values while its job is queued, running
+  or done raises `IdempotencyConflictError`. Only a job with that id that failed, was
+  cancelled or is unknown is submitted (again, with this call's values); a failed one's
+  record is dropped first. In one process, calls with one key on one server take turns
+  to look it up and submit it, whatever their event loop or client object.
+- A job whose server stopped answering while it was followed is not cancelled (the
+  cancel could not reach it either): the `BackendUnavailableError` names it.
 - A handle's job belongs to whoever holds the handle: awaiting `result()` and being
   cancelled, or its timeout, leave the job running; only `cancel()` cancels it.
 """
@@ -23,22 +30,33 @@ Rules kept here once:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
+import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._backend import Backend, Ticket
 from ._config import redact_url
-from ._errors import JobLostError, WorkflowTimeoutError
+from ._errors import (
+    BackendUnavailableError,
+    IdempotencyConflictError,
+    JobLostError,
+    WorkflowTimeoutError,
+)
 from ._events import Event, EventHandler, Events
 from ._net import within
 from ._outputs import map_outputs
 from ._result import WorkflowResult
 from ._spec import WorkflowSpec
 
-__all__ = ["CANCEL_BOUND", "Job", "JobHandle", "job_id_for", "submitted"]
+__all__ = ["CANCEL_BOUND", "Job", "JobHandle", "job_id_for", "request_fingerprint", "submitted"]
 
 ResultT = TypeVar("ResultT", bound=WorkflowResult)
 
@@ -52,10 +70,35 @@ SUBMIT_SETTLE = 10.0  # seconds to learn whether a submission cut off by a cance
 _KEYS = uuid.UUID("5b0c2f4e-1d8a-5c7e-9a61-3f2d8e4b7c10")
 
 
+def _canonical(value: Any) -> Any:
+    """JSON for what JSON does not spell: bytes by their digest, paths as given."""
+    if isinstance(value, (bytes, bytearray)):
+        return {"sha256": hashlib.sha256(value).hexdigest()}
+    if isinstance(value, os.PathLike):
+        return {"path": os.fspath(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=_canonical)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def job_id_for(spec: WorkflowSpec, key: str) -> str:
-    """The job id an idempotency key stands for: the same for the same workflow and key,
-    in any process, on any machine."""
-    return str(uuid.uuid5(_KEYS, f"{spec.name}\x00{key}"))
+    """The job id an idempotency key stands for: the same for the same workflow (its name
+    and graph) and key, in any process, on any machine; another workflow under the same
+    name (another module, another graph) gets another id."""
+    return str(uuid.uuid5(_KEYS, f"{spec.name}\x00{_digest(spec.graph)}\x00{key}"))
+
+
+def request_fingerprint(spec: WorkflowSpec, values: Mapping[str, Any]) -> str:
+    """The digest of one request: the workflow and the values of the call (bytes by
+    their content, paths as given). What an idempotency key is bound to."""
+    return _digest([spec.name, _digest(spec.graph), dict(values)])
 
 
 async def submitted(
@@ -77,25 +120,31 @@ async def submitted(
         raise
 
 
-# Runs in one loop that use one key on one backend take turns to look it up and submit it,
-# so that they never submit it twice.
-_claims: dict[tuple[asyncio.AbstractEventLoop, int, str], tuple[asyncio.Lock, int]] = {}
+# Runs in this process that use one key on one server take turns to look it up and submit
+# it, so that they never submit it twice: whatever their event loop (threads, repeated
+# asyncio.run) and client object (a client per request). A claim is a future set when its
+# holder is done; the others wait for it in their own loops, then look again.
+_claims: dict[tuple[str, str], concurrent.futures.Future[None]] = {}
+_claims_lock = threading.Lock()
 
 
 @contextlib.asynccontextmanager
 async def _exclusive(backend: Backend, job_id: str) -> AsyncIterator[None]:
-    key = (asyncio.get_running_loop(), id(backend), job_id)
-    lock, users = _claims.get(key, (asyncio.Lock(), 0))
-    _claims[key] = (lock, users + 1)
+    key = (backend.base_url, job_id)
+    while True:
+        with _claims_lock:
+            held = _claims.get(key)
+            if held is None:
+                mine = _claims[key] = concurrent.futures.Future()
+                break
+        # Shielded: a waiter that gives up must not cancel the holder's future.
+        await asyncio.shield(asyncio.wrap_future(held))
     try:
-        async with lock:
-            yield
+        yield
     finally:
-        lock, users = _claims[key]
-        if users == 1:
+        with _claims_lock:
             del _claims[key]
-        else:
-            _claims[key] = (lock, users - 1)
+        mine.set_result(None)
 
 
 class Job(Generic[ResultT]):
@@ -118,6 +167,7 @@ class Job(Generic[ResultT]):
         self._ended = False  # the job ended on the server: nothing left to cancel
         self._cancelled: bool | None = None  # None: no cancel was tried
         self._left_running = False
+        self._unreachable = False  # the server stopped answering: a cancel cannot reach it
 
     # -- the steps -----------------------------------------------------------------------
 
@@ -126,9 +176,18 @@ class Job(Generic[ResultT]):
         if key is None:
             return await self._submit(values, str(uuid.uuid4()))
         job_id = job_id_for(self.spec, key)
+        fingerprint = request_fingerprint(self.spec, values)
         async with _exclusive(self.backend, job_id):
             found = await self.backend.lookup(self.spec, job_id)
             if found is not None and found.state != "failed":
+                if found.fingerprint is not None and found.fingerprint != fingerprint:
+                    raise IdempotencyConflictError(
+                        f"idempotency key {key!r} of workflow {self.spec.name!r} belongs to "
+                        f"job {found.job_id} ({found.state} on {redact_url(found.server)}), "
+                        "which was submitted with other parameters; a key stands for one "
+                        "request: use a new key for new parameters",
+                        prompt_id=found.job_id,
+                    )
                 logger.info(
                     "%s: job %s (key %r) is %s on %s: attaching, not submitting",
                     self.spec.name, found.job_id, key, found.state, redact_url(found.server),
@@ -136,10 +195,16 @@ class Job(Generic[ResultT]):
                 self.job_id = found.job_id
                 self.ticket = found
                 return found
-            return await self._submit(values, job_id)
+            if found is not None:  # it failed: its record must not pass for the new run's
+                await self.backend.forget(found)
+            return await self._submit(values, job_id, fingerprint)
 
-    async def _submit(self, values: Mapping[str, Any], job_id: str) -> Ticket:
+    async def _submit(
+        self, values: Mapping[str, Any], job_id: str, fingerprint: str | None = None
+    ) -> Ticket:
         prepared = await self.backend.prepare(self.spec, dict(values))
+        if fingerprint is not None:
+            prepared = dataclasses.replace(prepared, fingerprint=fingerprint)
         self.job_id = job_id
         try:
             self.ticket = await submitted(
@@ -166,6 +231,13 @@ class Job(Generic[ResultT]):
             except JobLostError:
                 self._ended = True
                 raise
+            except BackendUnavailableError as error:
+                self._unreachable = True
+                raise BackendUnavailableError(
+                    f"{error}; job {ticket.job_id} was not cancelled and may still run "
+                    "there: attach to it by its prompt id once the server answers",
+                    prompt_id=ticket.job_id,
+                ) from error
         self._ended = True
         await self.events(Event("finished", ticket.job_id))
         settled = await self.backend.settle(self.spec, ticket, record)
@@ -194,24 +266,27 @@ class Job(Generic[ResultT]):
         body = asyncio.ensure_future(self._run(values, key))
         try:
             done, _ = await asyncio.wait({body}, timeout=limit)
+            if body not in done:
+                self._timed_out = True
+                body.cancel()
+                # Not `await body`: a cancellation of the caller that lands while the body
+                # cancels its job must propagate, not pass for the body's own.
+                await asyncio.wait({body})
         except asyncio.CancelledError:
-            body.cancel()
+            if not self._timed_out:  # else the body is cancelling its job already
+                body.cancel()
             await asyncio.wait({body})  # its own cleanup cancels the job, bounded
             raise
-        if body not in done:
-            self._timed_out = True
-            body.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                return await body  # it may have finished as the deadline passed
+        if body.cancelled():
             raise self._timeout_error(limit)
-        return body.result()
+        return body.result()  # it may have finished (or failed) as the deadline passed
 
     async def _run(self, values: Mapping[str, Any], key: str | None) -> ResultT:
         ticket = await self.start(values, key=key)
         try:
             return await self.finish(ticket)
         except BaseException:
-            if not self._ended:  # the job did not end on the server: it must not run on
+            if not self._ended and not self._unreachable:  # it must not run on unseen
                 await self._cancel(ticket)
             raise
 

@@ -19,12 +19,15 @@ __all__ = [
     "MediaInput",
     "Upload",
     "UploadOnce",
+    "hashed",
     "is_url",
     "media_sources",
     "read_local",
     "upload_for",
     "url_suffix",
 ]
+
+_HASH_HERE = 1 << 20  # bytes hashed on the event loop; larger contents in a worker thread
 
 MediaInput: TypeAlias = Path | bytes | str
 """A `Path` or existing file path, raw `bytes`, an http(s) URL, or a file name already on
@@ -76,6 +79,13 @@ def upload_for(data: bytes, suffix: str | None) -> Upload:
     return Upload(f"comfygen-{digest}{chosen}", data, content_type)
 
 
+async def hashed(data: bytes, suffix: str | None) -> Upload:
+    """`upload_for`, with a large content's digest computed off the event loop."""
+    if len(data) <= _HASH_HERE:
+        return upload_for(data, suffix)
+    return await asyncio.to_thread(upload_for, data, suffix)
+
+
 def is_url(value: str) -> bool:
     return urlsplit(value).scheme in ("http", "https")
 
@@ -92,8 +102,7 @@ async def read_local(value: Path | str, param: str) -> Upload:
             f"media parameter {param!r}: {str(path)!r} is not a file "
             "(pass an existing path, bytes, an http(s) URL, or a file name on the server)"
         )
-    data = await asyncio.to_thread(path.read_bytes)
-    return upload_for(data, path.suffix)
+    return await asyncio.to_thread(lambda: upload_for(path.read_bytes(), path.suffix))
 
 
 class UploadOnce:
@@ -106,14 +115,22 @@ class UploadOnce:
 
     async def __call__(self, upload: Upload) -> str:
         pending = self._sent.get(upload.name)
-        if pending is None:
+        if pending is None or _failed(pending):  # a failed upload is tried again
             pending = self._sent[upload.name] = asyncio.ensure_future(self._send(upload))
-        try:
-            return await asyncio.shield(pending)  # one caller's cancellation spares the others
-        except BaseException:
-            if pending.done() and not pending.cancelled() and pending.exception() is not None:
-                self._sent.pop(upload.name, None)  # a failed upload may be tried again
-            raise
+            pending.add_done_callback(self._settled)
+        return await asyncio.shield(pending)  # one caller's cancellation spares the others
+
+    def _settled(self, sent: asyncio.Future[str]) -> None:
+        """Forget an upload that failed, also when no caller was left to see it fail
+        (it was cancelled meanwhile): the next caller of that content sends it anew."""
+        if _failed(sent):
+            for name, known in list(self._sent.items()):
+                if known is sent:
+                    del self._sent[name]
+
+
+def _failed(sent: asyncio.Future[str]) -> bool:
+    return sent.done() and (sent.cancelled() or sent.exception() is not None)
 
 
 async def media_sources(
@@ -131,7 +148,7 @@ async def media_sources(
         if not param.media or value is None:
             continue
         if isinstance(value, bytes):
-            sources[param.name] = upload_for(value, None)
+            sources[param.name] = await hashed(value, None)
         elif isinstance(value, str) and is_url(value):
             sources[param.name] = value
         elif isinstance(value, str) and not os.path.isfile(value):

@@ -35,6 +35,8 @@ logger = logging.getLogger("comfygen_runtime")
 
 T = TypeVar("T")
 
+_SETTLE = 5.0  # seconds a task `within` gave up on may take to end (its cleanup runs first)
+
 
 class Transient(Exception):
     """An attempt that failed in a way worth repeating; `problem` says how, for messages."""
@@ -118,6 +120,8 @@ async def within(waiting: Coroutine[Any, Any, T], seconds: float) -> T | None:
 
     Unlike `asyncio.wait_for` on Python < 3.12, this never swallows a cancellation that
     arrives as `waiting` completes: a timeout or cancel of the caller always takes effect.
+    `waiting` is cancelled then, and has ended (its cleanup done, within `_SETTLE` s)
+    when this returns: what it held is free for whatever the caller does next.
     """
     task = asyncio.ensure_future(waiting)
     try:
@@ -125,6 +129,7 @@ async def within(waiting: Coroutine[Any, Any, T], seconds: float) -> T | None:
     finally:
         if not task.done():
             task.cancel()
+            await asyncio.wait({task}, timeout=_SETTLE)
     return task.result() if task in done else None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -35,7 +35,7 @@ __all__ = [
 class FileSource(Protocol):
     """Where a file reference's bytes come from (the backend that produced it)."""
 
-    def stream_file(self, ref: File) -> AsyncIterator[bytes]: ...
+    def stream_file(self, ref: File) -> AsyncGenerator[bytes, None]: ...
 
 
 class Output(BaseModel):
@@ -58,6 +58,10 @@ class File(Output):
     async def read(self) -> bytes:
         """Download the whole file."""
         return b"".join([chunk async for chunk in self._stream()])
+
+    def stream(self) -> AsyncGenerator[bytes, None]:
+        """The file's bytes as they arrive, chunk by chunk (nothing is kept in memory)."""
+        return self._stream()
 
     async def save(self, directory: str | os.PathLike[str], name: str | None = None) -> Path:
         """Stream the file into `directory` (created if missing) and return its path.
@@ -89,7 +93,7 @@ class File(Output):
             raise
         return target
 
-    def _stream(self) -> AsyncIterator[bytes]:
+    def _stream(self) -> AsyncGenerator[bytes, None]:
         if self._source is None:
             raise ComfygenError(f"{self.filename!r} is not attached to a backend to read from")
         return self._source.stream_file(self)

@@ -7,9 +7,10 @@ Each job goes to one member, chosen when it is submitted:
   lists every model file it names (fetched on first need, kept, fetched again when no
   member qualifies or when a member rejects the job's inputs). A job that no member can
   run fails before anything is submitted, saying what each member lacks.
-- by load: the fewest outstanding jobs, counted as this pool's jobs on the member plus
-  the other clients' jobs in its queue (from the server's `status` broadcasts); ties go
-  round-robin. `max_jobs_per_server` caps this pool's jobs on one member (the others wait).
+- by load: the fewest outstanding jobs, counted as this pool's jobs on the member (in
+  every event loop of the process) plus the other clients' jobs in its queue (from the
+  server's `status` broadcasts); ties go round-robin. `max_jobs_per_server` caps this
+  pool's jobs on one member, whatever loop they run in (the others wait).
 - by health: a member that fails (unreachable past its `unavailable_after`, or never
   reached) is taken out, probed again with growing pauses, and rejoins when it answers;
   no job goes to a member known to be down.
@@ -19,9 +20,10 @@ was accepted (the server restarted, or stopped answering) is submitted again und
 same prompt id to a member that has not lost it, with the same graph and seeds, and a
 "resubmitted" event says where and why (`resubmit_lost=False`: the error is raised
 instead). One job is never placed on two members at once: a job is only resubmitted
-after its member lost it or was taken out, and any copy such a member still holds when it
-answers again is cancelled before it gets new work. (A member that was only cut off
-from this process can run its copy until then.)
+after its member lost it or was taken out, and a member that answers again rejoins only
+once every copy it still holds is cancelled (or has ended): a cancel that fails keeps it
+out, and it is probed again. (A member that was only cut off from this process can run
+its copy until then.)
 
 Idempotency keys work across the pool: a lookup asks every member that is up, and
 follows the job where it is (a finished run first, then a live one).
@@ -32,8 +34,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import logging
 import os
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -41,6 +45,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
+
+import httpx
 
 from ._backend import Prepared, Settled, Ticket
 from ._comfyui import ComfyUI
@@ -78,9 +84,9 @@ _RECHECK = 1.0  # seconds a job waiting for a free member looks again on its own
 class PoolServer:
     """What a pool knows about one member (see `ComfyUIPool.servers()`).
 
-    `jobs` counts this pool's jobs on it (in the running event loop), `queued_by_others`
-    the other clients' jobs in its queue (its last status broadcast); `problem` says why
-    a member that is not `up` was taken out.
+    `jobs` counts this pool's jobs on it (in every event loop), `queued_by_others` the
+    other clients' jobs in its queue (its last status broadcast); `problem` says why a
+    member that is not `up` was taken out.
     """
 
     url: str
@@ -114,27 +120,30 @@ class _Member:
 
 
 class _Slot:
-    """One of this pool's jobs counted on a member until the job ends (released once)."""
+    """One of this pool's jobs counted on a member until the job ends (released once).
+    Taken with the pool's `_jobs_lock` held (see `ComfyUIPool._choose`)."""
 
-    def __init__(self, state: _LoopState, index: int) -> None:
-        self._state = state
+    def __init__(self, pool: ComfyUIPool, index: int) -> None:
+        self._pool = pool
         self._index = index
         self._held = True
-        state.jobs[index] += 1
+        pool._jobs[index] += 1
 
     def release(self) -> None:
-        if self._held:
+        with self._pool._jobs_lock:
+            if not self._held:
+                return
             self._held = False
-            self._state.jobs[self._index] -= 1
-            self._state.changed.set()
+            self._pool._jobs[self._index] -= 1
+        self._pool._changed()
 
 
 class _LoopState:
-    """The pool's state in one event loop: job counts, shared fetches, probes."""
+    """The pool's state in one event loop: its wake-up event, shared fetches, probes."""
 
-    def __init__(self, size: int) -> None:
-        self.jobs = [0] * size
-        self.changed = asyncio.Event()  # a job ended or a member rejoined
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.changed = asyncio.Event()  # a job ended or a member rejoined (in any loop)
         self.fetches: dict[int, asyncio.Future[None]] = {}
         self.probes: dict[int, asyncio.Task[None]] = {}
 
@@ -164,6 +173,7 @@ class _PoolTicket(Ticket):
         self.member, self.inner, self.slot = member, inner, slot
         self.server = member.client.base_url
         self.state, self.record, self.seeds = inner.state, inner.record, dict(inner.seeds)
+        self.fingerprint = inner.fingerprint
         if slot is not None:  # a ticket dropped unfollowed (a handle) frees its slot
             weakref.finalize(self, slot.release)
 
@@ -312,18 +322,14 @@ class ComfyUIPool:
     ) -> None:
         if max_jobs_per_server is not None and max_jobs_per_server < 1:
             raise ValueError(f"max_jobs_per_server must be at least 1, got {max_jobs_per_server}")
-        given: list[str | ComfyUI]
+        given: list[str | ComfyUI] = []
         if servers is None:
-            given = list(server_urls(os.environ.get("COMFYUI_BASE_URL")))
-        elif isinstance(servers, (str, ComfyUI)):
-            given = list(server_urls(servers)) if isinstance(servers, str) else [servers]
-        else:
-            given = []
-            for item in servers:
-                if isinstance(item, str):
-                    given += [url.strip() for url in item.split(",") if url.strip()]
-                else:
-                    given.append(item)
+            servers = os.environ.get("COMFYUI_BASE_URL") or ""
+        for item in [servers] if isinstance(servers, (str, ComfyUI)) else servers:
+            if isinstance(item, ComfyUI):
+                given.append(item)
+            elif item.strip() or isinstance(servers, str):  # a blank entry of a list: none
+                given += server_urls(item)
         if not given:
             raise ValueError("a ComfyUIPool needs at least one server URL or ComfyUI client")
         members: list[_Member] = []
@@ -362,7 +368,12 @@ class ComfyUIPool:
         self._turn = 0  # where round-robin continues among equally loaded members
         self._closed = False
         self._merged: tuple[tuple[int, ...], dict[str, Any]] | None = None  # object_info()
-        self._loops: PerLoop[_LoopState] = PerLoop(lambda: _LoopState(len(members)))
+        # This pool's jobs per member, in every event loop (threads, repeated asyncio.run).
+        self._jobs = [0] * len(members)
+        # Reentrant: a ticket's finalizer (garbage collection) may release a slot while
+        # this thread holds the lock.
+        self._jobs_lock = threading.RLock()
+        self._loops: PerLoop[_LoopState] = PerLoop(_LoopState)
 
     def __repr__(self) -> str:
         return f"ComfyUIPool({[member.url for member in self._members]!r})"
@@ -396,12 +407,11 @@ class ComfyUIPool:
 
     def servers(self) -> tuple[PoolServer, ...]:
         """What the pool knows about each member now."""
-        state = self._loops.current()
         return tuple(
             PoolServer(
                 url=member.url,
                 up=member.up,
-                jobs=state.jobs[member.index] if state is not None else 0,
+                jobs=self._jobs[member.index],
                 queued_by_others=member.client._queued_by_others(),
                 problem=member.problem,
             )
@@ -441,7 +451,6 @@ class ComfyUIPool:
     # -- the job steps (see _backend.Backend) ----------------------------------------------
 
     async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
-        state = self._loops.get()
         asked = [member for member in self._members if member.up]
         answers = await asyncio.gather(*(self._ask(member, spec, job_id) for member in asked))
         for member in self._members:
@@ -458,7 +467,9 @@ class ComfyUIPool:
                 await within(other.client.cancel(extra), CANCEL_BOUND)
         ticket = _PoolTicket(job_id, member.client.base_url)
         live = inner.state in ("pending", "running")
-        ticket.hold(member, inner, _Slot(state, member.index) if live else None)
+        with self._jobs_lock:
+            slot = _Slot(self, member.index) if live else None
+        ticket.hold(member, inner, slot)
         return ticket
 
     async def _ask(self, member: _Member, spec: WorkflowSpec, job_id: str) -> Ticket | None:
@@ -468,12 +479,28 @@ class ComfyUIPool:
             self._down(member, error)
             return None
 
+    async def forget(self, ticket: Ticket) -> None:
+        """Drop the failed record of the job on every member that is up: the job may go to
+        any of them, and none may take an old record for the new run's."""
+        up = [member for member in self._members if member.up]
+        answers = await asyncio.gather(
+            *(member.client.forget(Ticket(ticket.job_id, member.client.base_url)) for member in up),
+            return_exceptions=True,
+        )
+        for member, answer in zip(up, answers, strict=True):
+            if isinstance(answer, BackendUnavailableError):
+                self._down(member, answer)  # out: no job goes there until it is probed
+            elif isinstance(answer, BaseException):
+                raise answer
+
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
         # Uploads go to the member chosen at submission: nothing to do before.
         return Prepared(dict(values))
 
     async def submit(self, spec: WorkflowSpec, prepared: Prepared, *, job_id: str) -> Ticket:
-        ticket = _PoolTicket(job_id, self.base_url, values=dict(prepared.payload))
+        ticket = _PoolTicket(
+            job_id, self.base_url, values=dict(prepared.payload), fingerprint=prepared.fingerprint
+        )
         await self._place(spec, ticket, set())
         return ticket
 
@@ -499,6 +526,8 @@ class ComfyUIPool:
                 try:
                     await submitted(self._place(spec, job, set(job.lost_on)), _ignore)
                 except (BackendUnavailableError, NoCapableServerError) as nowhere:
+                    # It moved nowhere: no orphan; the caller's error names the job.
+                    member.orphans.pop(job.job_id, None)
                     raise error from nowhere
                 why = f"{member.url} lost it ({error})"
                 logger.warning("job %s resubmitted to %s: %s", job.job_id, job.server, why)
@@ -555,6 +584,7 @@ class ComfyUIPool:
             client = member.client
             try:
                 prepared = await client.prepare(spec, dict(job.values))  # uploads go there
+                prepared = dataclasses.replace(prepared, fingerprint=job.fingerprint)
                 # A job submitted again keeps the graph and seeds it had (uploads are named
                 # by content, so the graph names the same files on every member).
                 inner = await client.submit(spec, job.payload or prepared, job_id=job.job_id)
@@ -594,11 +624,12 @@ class ComfyUIPool:
             lacking = {m.index: _lacks(m.info, needs) for m in self._members if m.info is not None}
             able = [m for m in candidates if m.up and lacking.get(m.index) == []]
             if able:
-                free = [m for m in able if self._max_jobs is None
-                        or state.jobs[m.index] < self._max_jobs]  # fmt: skip
-                if free:
-                    member = self._least_loaded(state, free)
-                    return member, _Slot(state, member.index)
+                with self._jobs_lock:  # the cap holds across threads: choose and count at once
+                    free = [m for m in able if self._max_jobs is None
+                            or self._jobs[m.index] < self._max_jobs]  # fmt: skip
+                    if free:
+                        member = self._least_loaded(free)
+                        return member, _Slot(self, member.index)
                 await within(state.changed.wait(), _RECHECK)  # a job ends, or look again
                 continue
             live = [m for m in candidates if m.up and m.info is not None]
@@ -631,8 +662,8 @@ class ComfyUIPool:
             spec.name, {m.url: list(lacking[m.index]) for m in self._members if m.index in lacking}
         )
 
-    def _least_loaded(self, state: _LoopState, members: list[_Member]) -> _Member:
-        load = {m.index: state.jobs[m.index] + m.client._queued_by_others() for m in members}
+    def _least_loaded(self, members: list[_Member]) -> _Member:
+        load = {m.index: self._jobs[m.index] + m.client._queued_by_others() for m in members}
         low = min(load.values())
         size = len(self._members)
         tied = [m for m in members if load[m.index] == low]
@@ -691,26 +722,32 @@ class ComfyUIPool:
             if member.retry_at is not None and member.retry_at <= now:
                 running = state.probes.get(member.index)
                 if running is None or running.done():
-                    state.probes[member.index] = asyncio.ensure_future(self._check(state, member))
+                    state.probes[member.index] = asyncio.ensure_future(self._check(member))
 
     async def _probe(self, state: _LoopState, member: _Member) -> None:
         running = state.probes.get(member.index)
         if running is None or running.done():
-            running = state.probes[member.index] = asyncio.ensure_future(self._check(state, member))
+            running = state.probes[member.index] = asyncio.ensure_future(self._check(member))
         await asyncio.shield(running)
 
-    async def _check(self, state: _LoopState, member: _Member) -> None:
-        """Probe a member that is out; it rejoins once it answers, its orphans cancelled
-        and what it has fetched anew."""
+    async def _check(self, member: _Member) -> None:
+        """Probe a member that is out; it rejoins once it answers, what it has is fetched
+        anew and no copy of a job that moved elsewhere is live there any more."""
         if member.up:
             return
         try:
             await member.client._probe()
-            for job_id in list(member.orphans):
-                await within(member.client.cancel(Ticket(job_id, member.client.base_url)),
-                             CANCEL_BOUND)  # fmt: skip
-                member.orphans.pop(job_id, None)
             member.info = await member.client.object_info(refresh=True)
+            # Until none is left: jobs orphaned while this runs are cleared too, and the
+            # member is marked up with no await after the last look.
+            while member.orphans:
+                job_id = next(iter(member.orphans))
+                if not await self._cleared(member, job_id):
+                    raise ComfygenError(
+                        f"job {job_id}, which moved to another server, is still there and "
+                        "could not be cancelled"
+                    )
+                member.orphans.pop(job_id, None)
         except ComfygenError as error:
             delays = member.delays or backoff(self._probe_interval, self._max_probe_interval)
             member.delays = delays
@@ -719,4 +756,22 @@ class ComfyUIPool:
             return
         member.retry_at, member.delays, member.problem = None, None, None
         logger.warning("ComfyUI pool: %s is back", member.url)
-        state.changed.set()
+        self._changed()
+
+    async def _cleared(self, member: _Member, job_id: str) -> bool:
+        """Whether a copy of the job on a member that is back can no longer run there: the
+        member confirmed its cancel, or says it is neither queued nor running."""
+        client = member.client
+        try:
+            if await within(client._cancel(job_id), CANCEL_BOUND):
+                return True
+            return job_id not in await client._live_jobs()
+        except (ComfygenError, httpx.HTTPError, ValueError):
+            return False  # no answer: the copy may still run
+
+    def _changed(self) -> None:
+        """Wake the jobs waiting for a member in every event loop: a job ended or a
+        member rejoined."""
+        for state in self._loops.all():
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile
+                state.loop.call_soon_threadsafe(state.changed.set)

@@ -100,9 +100,10 @@ async def run_workflow(
 ) -> ResultT:
     """Run `spec` with validated `params` on `client` and return a `result_type`.
 
-    With `idempotency_key`, the job's id is derived from the key (and the workflow's
-    name): a job with that id that is queued, running or finished is followed or taken
-    as it is instead of being submitted again.
+    With `idempotency_key`, the job's id is derived from the key (and the workflow): a
+    job with that id that is queued, running or finished is followed or taken as it is
+    instead of being submitted again (`IdempotencyConflictError` if it was submitted
+    with other values).
     """
     backend: Backend = client if client is not None else default_client()
     values: dict[str, Any] = {name: getattr(params, name) for name in type(params).model_fields}

@@ -11,17 +11,24 @@ int64 (kept as strings here). The rules this client follows:
   was sent, a 502/504 or other 5xx, a body that is not JSON) is raised, never retried.
 - Reads (outputs, status, cancel) are retried on any transient failure.
 - The task is polled with capped backoff (`804` running, `813` queued) until it has
-  outputs (`0`), failed (`805`, with `failedReason`) or vanished (`807`).
+  outputs (`0`), failed (`805`, with `failedReason`) or vanished (`807`). While it is
+  followed, RunningHub may fail to answer for `unavailable_after` seconds (gateway errors
+  come and go); after that the run fails with `BackendUnavailableError` naming the task,
+  which is left running (it is paid for: attach to it later), not cancelled.
 - A run waits as long as its task runs unless a timeout is set (the call's `timeout`,
   or `timeout=` / `RUNNINGHUB_TIMEOUT` for the client). Cancelling the awaiting task
   cancels the remote task; so does a timeout, unless `cancel_on_timeout=False`.
 - RunningHub chooses task ids, so an idempotency key can only be remembered: this
-  client maps the job ids derived from keys to the task ids it created (the last
-  10,000). A second run with a key on the same client finds the task; another client,
-  another process or a restart does not, and creates a new task. A task id itself can
-  be attached to from anywhere (`attach(fn, prompt_id=task_id, client=hub)`).
+  client maps the job ids derived from keys to the task ids it created, with the
+  fingerprints of their requests (the last 10,000). A second run with a key on the same
+  client finds the task; another client, another process or a restart does not, and
+  creates a new task. A task id itself can be attached to from anywhere
+  (`attach(fn, prompt_id=task_id, client=hub)`).
 - A server never reached fails at once with the cause (refused, name not resolved,
-  TLS, timeout); retries apply once RunningHub has answered.
+  TLS, timeout); retries apply once RunningHub has answered. One that answers without
+  RunningHub's JSON envelope (a web page, HTTP 404 or 405: a mistyped base URL) before
+  it was ever seen is named as not RunningHub (RunningHub answers every path, even an
+  unknown one, with the envelope).
 - The API key travels in request bodies only; it is never in a repr, log or message.
 """
 
@@ -30,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,6 +134,7 @@ class RunningHub:
         connect_timeout: float = 5.0,
         busy_backoff: float = 5.0,
         max_poll_interval: float = 5.0,
+        unavailable_after: float = 60.0,
         randomize_seeds: bool = False,
         cancel_on_timeout: bool = True,
     ) -> None:
@@ -138,11 +146,13 @@ class RunningHub:
         self._connect_timeout = connect_timeout
         self._busy_backoff = busy_backoff
         self._max_poll_interval = max_poll_interval
+        self._unavailable_after = unavailable_after
         self._randomize_seeds = randomize_seeds
         self.cancel_on_timeout = cancel_on_timeout
         self._seen = False
         self._closed = False
-        self._tasks: OrderedDict[str, str] = OrderedDict()
+        # job ids (from idempotency keys) -> (task id, fingerprint of its request)
+        self._tasks: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self._loops: PerLoop[_Connection] = PerLoop(lambda: _Connection(self))
 
     def __repr__(self) -> str:
@@ -181,7 +191,7 @@ class RunningHub:
         if isinstance(failure, _Busy):
             logger.info("RunningHub busy (%s), retrying", failure.code)
             return float(self._busy_backoff * 2 ** (state.attempt_number - 1))
-        return float(wait_exponential(multiplier=0.5, max=10.0)(state))
+        return float(wait_exponential(multiplier=0.5, max=self._max_poll_interval)(state))
 
     async def _call(
         self,
@@ -191,11 +201,13 @@ class RunningHub:
         creates: bool = False,
         files: Mapping[str, Any] | None = None,
         key_field: str = "apiKey",
+        patience: float | None = None,
     ) -> tuple[int, str, Any]:
         """POST to an endpoint; return its (code, msg, data) once the transport is sound.
 
         `creates`: the request creates a task, so only failures that prove nothing was
-        created are retried (see the module docstring).
+        created are retried (see the module docstring). Transient failures are retried
+        `retry_count` times, or for `patience` seconds when it is given.
         """
         http = self._connection().http
         where = redact_url(self._config.base_url)
@@ -225,6 +237,10 @@ class RunningHub:
                     envelope = reply.json()
                     code = int(envelope["code"])
                 except (ValueError, KeyError, TypeError):
+                    if not self._seen:
+                        raise self._not_runninghub(
+                            path, "HTTP 200 without RunningHub's JSON"
+                        ) from None
                     if creates:
                         raise self._unknown_outcome(path, "an answer that is not JSON") from None
                     raise Transient("an answer that is not JSON") from None
@@ -233,24 +249,29 @@ class RunningHub:
                 if code in BUSY | SERVER_BUSY:
                     raise _Busy(code, message, envelope.get("data"))
                 return code, message, envelope.get("data")
-            if reply.status_code == 404 and not self._seen:
-                raise BackendUnavailableError(
-                    f"{where} does not look like RunningHub: POST {path} answered HTTP 404 "
-                    "(check the base URL)"
-                )
+            if not self._seen and reply.status_code < 500 and reply.status_code != 429:
+                raise self._not_runninghub(path, problem)  # it answers 200 with its envelope
             if creates and reply.status_code not in _NOT_HANDLED_HTTP:
                 raise self._unknown_outcome(path, problem)
             raise Transient(problem)
 
         try:
+            if patience is not None:
+                return await retry(attempt, patience=patience, wait=self._wait)
             return await retry(attempt, attempts=attempts, wait=self._wait)
         except _Busy as busy:  # still busy after the retries: the caller raises its error
             return busy.code, busy.message, busy.data
         except Transient as failure:
+            tried = f"{attempts} attempts" if patience is None else f"for {patience} s"
             raise BackendUnavailableError(
-                f"RunningHub at {where} is unavailable ({path}: {failure.problem}, "
-                f"{attempts} attempts)"
+                f"RunningHub at {where} is unavailable ({path}: {failure.problem}, {tried})"
             ) from None
+
+    def _not_runninghub(self, path: str, answer: str) -> BackendUnavailableError:
+        return BackendUnavailableError(
+            f"{redact_url(self._config.base_url)} does not look like RunningHub: POST {path} "
+            f"answered {answer} (check the base URL, e.g. https://www.runninghub.ai)"
+        )
 
     def _unknown_outcome(self, path: str, problem: str) -> BackendUnavailableError:
         return BackendUnavailableError(
@@ -275,7 +296,7 @@ class RunningHub:
             raise runninghub_error(self._config.retry_count, code, message or "upload failed")
         return str(data["fileName"])
 
-    async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
+    async def stream_file(self, ref: File) -> AsyncGenerator[bytes, None]:
         """Stream an output file from its (signed, expiring) URL."""
         http = self._connection().http
         async with http.stream("GET", ref.url, follow_redirects=True) as reply:
@@ -312,14 +333,17 @@ class RunningHub:
 
     def _task_id(self, job_id: str) -> str | None:
         """The task a job id stands for: a remembered key's task, or a task id itself."""
-        return self._tasks.get(job_id) or (job_id if job_id.isdigit() else None)
+        remembered = self._tasks.get(job_id)
+        if remembered is not None:
+            return remembered[0]
+        return job_id if job_id.isdigit() else None
 
     async def lookup(self, spec: WorkflowSpec, job_id: str) -> Ticket | None:
         task_id = self._task_id(job_id)
         if task_id is None:
             return None
         code, message, data = await self._call("/task/openapi/outputs", {"taskId": task_id})
-        ticket = Ticket(task_id, self.base_url)
+        ticket = Ticket(task_id, self.base_url, fingerprint=self._tasks.get(job_id, ("", None))[1])
         if code == OK and isinstance(data, list):
             ticket.state, ticket.record = "done", {"code": code, "data": data}
         elif code == FAILED:
@@ -333,6 +357,9 @@ class RunningHub:
         else:
             raise runninghub_error(self._config.retry_count, code, message)
         return ticket
+
+    async def forget(self, ticket: Ticket) -> None:
+        """Nothing to drop: a task submitted again is a new task, with an id of its own."""
 
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
         """Upload media values; http(s) URLs go to RunningHub as they are (it fetches them,
@@ -373,10 +400,13 @@ class RunningHub:
         if code != OK or not isinstance(data, dict) or data.get("taskId") in (None, ""):
             raise runninghub_error(self._config.retry_count, code, message)
         task_id = str(data["taskId"])
-        self._tasks[job_id] = task_id
+        self._tasks[job_id] = (task_id, prepared.fingerprint)
+        self._tasks.move_to_end(job_id)
         while len(self._tasks) > _REMEMBERED:
             self._tasks.popitem(last=False)
-        ticket = Ticket(task_id, self.base_url, seeds=dict(prepared.seeds))
+        ticket = Ticket(
+            task_id, self.base_url, seeds=dict(prepared.seeds), fingerprint=prepared.fingerprint
+        )
         tips = json_object(data.get("promptTips"))
         if tips.get("node_errors"):
             await self.cancel(ticket)  # created, but it cannot run: do not pay for it
@@ -390,7 +420,7 @@ class RunningHub:
         async def poll() -> dict[str, Any]:
             nonlocal started
             code, message, data = await self._call(
-                "/task/openapi/outputs", {"taskId": ticket.job_id}
+                "/task/openapi/outputs", {"taskId": ticket.job_id}, patience=self._unavailable_after
             )
             if (code == OK and isinstance(data, list)) or code == FAILED:
                 return {"code": code, "msg": message, "data": data}

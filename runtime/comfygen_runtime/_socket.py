@@ -16,6 +16,7 @@ import enum
 import json
 import logging
 import struct
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -101,6 +102,7 @@ class SocketMux:
         self._on_open = on_open
         self._on_status = on_status
         self._inboxes: dict[str, set[Inbox]] = {}
+        self._accepted: dict[str, int] = {}  # prompt id -> its accepted inboxes
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._tried = asyncio.Event()  # set after each attempt, failed or not
@@ -116,12 +118,31 @@ class SocketMux:
         self._inboxes.setdefault(prompt_id, set()).add(inbox)
         return inbox
 
+    def accept(self, inbox: Inbox) -> None:
+        """The server has the inbox's job (it counts in `accepted_jobs` while registered)."""
+        if inbox.accepted_at is None:
+            inbox.accepted_at = time.monotonic()
+            if inbox in self._inboxes.get(inbox.prompt_id, ()):
+                self._accepted[inbox.prompt_id] = self._accepted.get(inbox.prompt_id, 0) + 1
+
+    @property
+    def accepted_jobs(self) -> int:
+        """Jobs the server has that this socket follows (readable from any thread)."""
+        return len(self._accepted)
+
     def unregister(self, inbox: Inbox) -> None:
         inboxes = self._inboxes.get(inbox.prompt_id)
-        if inboxes is not None:
-            inboxes.discard(inbox)
-            if not inboxes:
-                del self._inboxes[inbox.prompt_id]
+        if inboxes is None or inbox not in inboxes:
+            return
+        inboxes.discard(inbox)
+        if not inboxes:
+            del self._inboxes[inbox.prompt_id]
+        if inbox.accepted_at is not None:
+            left = self._accepted.get(inbox.prompt_id, 1) - 1
+            if left > 0:
+                self._accepted[inbox.prompt_id] = left
+            else:
+                self._accepted.pop(inbox.prompt_id, None)
 
     def inboxes(self) -> list[Inbox]:
         return [inbox for inboxes in self._inboxes.values() for inbox in inboxes]

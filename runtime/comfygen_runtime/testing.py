@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -194,6 +194,9 @@ class FakeBackend:
         job = self._jobs.get(job_id)
         return job.ticket if job is not None else None
 
+    async def forget(self, ticket: Ticket) -> None:
+        self._jobs.pop(ticket.job_id, None)
+
     async def prepare(self, spec: WorkflowSpec, values: dict[str, Any]) -> Prepared:
         # Media as a server would get them: local files read (a missing one is the same
         # ParameterError), bytes named by content; URLs are not fetched.
@@ -210,7 +213,7 @@ class FakeBackend:
         self.calls.append(call)
         if script.kind == "reject":
             raise self._rejection(spec, script)
-        ticket = Ticket(job_id, self._base_url)
+        ticket = Ticket(job_id, self._base_url, fingerprint=prepared.fingerprint)
         self._jobs[job_id] = _FakeJob(call, script, ticket)
         return ticket
 
@@ -308,7 +311,7 @@ class _Files:
     def __init__(self, data: bytes) -> None:
         self._data = data
 
-    async def stream_file(self, ref: File) -> AsyncIterator[bytes]:
+    async def stream_file(self, ref: File) -> AsyncGenerator[bytes, None]:
         yield self._data
 
 

@@ -375,6 +375,7 @@ class FakeComfyUI:
         *,
         api_prefix_only: bool = False,
         jobs_api: bool = True,
+        comfyui_version: str = _data.SYSTEM_STATS["system"]["comfyui_version"],
         models: Mapping[str, Sequence[str]] | None = None,
         node_classes: Mapping[str, Any] | None = None,
         frontend: Path | None = None,
@@ -384,12 +385,17 @@ class FakeComfyUI:
         self._node_classes = dict(node_classes or {})
         # False: a server from before /api/jobs existed (those paths answer 404).
         self.jobs_api = jobs_api
+        # What /system_stats says. Before 0.3.57 (ComfyUI PR #9607), POST /interrupt
+        # ignores its prompt_id and interrupts whatever runs.
+        self.comfyui_version = comfyui_version
         self._missing_classes: frozenset[str] = frozenset()
         self.models = models
         self.base_url = ""
         self.port = 0
         # observation
         self.prompts_received: list[dict[str, Any]] = []
+        self.requests_received: list[tuple[str, str]] = []  # (method, path) of every request
+        self.queue_lengths: list[int] = []  # jobs queued or running as each prompt was queued
         self.prompt_authorizations: list[str | None] = []  # each POST /prompt's header
         self.prompt_cookies: list[str | None] = []  # and its Cookie header
         self.executions: list[str] = []
@@ -404,7 +410,9 @@ class FakeComfyUI:
         self._drop_ws_after_frames: int | None = None
         self.fail_next_post_prompt_after_accept: Literal["500", "reset"] | None = None
         self.fail_next_requests: dict[str, int] = {}
+        self.fail_status = 503  # what fail_next_requests answers (401, 403, 429: a proxy)
         self.send_previews = True
+        self.max_upload_size: int = _data.FEATURES["max_upload_size"]  # what /features says
         self.history_write_delay = 0.0
         # the server process
         self._root: Path | None = None
@@ -980,8 +988,8 @@ class FakeComfyUI:
         both("GET", "/view", self._view)
         both("GET", "/object_info", self._object_info)
         both("GET", "/object_info/{node_class}", self._object_info_one)
-        both("GET", "/system_stats", self._constant(_data.SYSTEM_STATS))
-        both("GET", "/features", self._constant(_data.FEATURES))
+        both("GET", "/system_stats", self._system_stats)
+        both("GET", "/features", self._features)
         both("GET", "/embeddings", self._embeddings)
         both("GET", "/models", self._constant(_data.MODEL_FOLDERS))
         both("GET", "/models/{folder}", self._models_folder)
@@ -998,6 +1006,7 @@ class FakeComfyUI:
 
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.requests_received.append((request.method, request.path))
         if self.http_delay > 0:
             await asyncio.sleep(self.http_delay)
         path = request.path
@@ -1013,7 +1022,7 @@ class FakeComfyUI:
                         body = await request.json()
                         if isinstance(body, dict):
                             self.prompts_received.append(copy.deepcopy(body))
-                return web.Response(status=503, text="503: Service Unavailable")
+                return web.Response(status=self.fail_status, text=f"{self.fail_status}")
         return await handler(request)
 
     @web.middleware
@@ -1075,6 +1084,14 @@ class FakeComfyUI:
             return web.json_response(value)
 
         return handler
+
+    async def _system_stats(self, request: web.Request) -> web.StreamResponse:
+        stats = copy.deepcopy(_data.SYSTEM_STATS)
+        stats["system"]["comfyui_version"] = self.comfyui_version
+        return web.json_response(stats)
+
+    async def _features(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({**_data.FEATURES, "max_upload_size": self.max_upload_size})
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         return web.Response(status=404)
@@ -1202,6 +1219,7 @@ class FakeComfyUI:
         sensitive = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
         extra_data["create_time"] = int(time.time() * 1000)
         self._queue.put((number, prompt_id, prompt, extra_data, valid[2], sensitive))
+        self.queue_lengths.append(self._queue.tasks_remaining())
 
         mode = self.fail_next_post_prompt_after_accept
         if mode is not None:
@@ -1235,7 +1253,7 @@ class FakeComfyUI:
         except json.JSONDecodeError:
             json_data = {}
         prompt_id = json_data.get("prompt_id") if isinstance(json_data, dict) else None
-        if prompt_id:
+        if prompt_id and _version(self.comfyui_version) >= (0, 3, 57):
             # Targeted: only if that prompt is the running one, else a no-op.
             self._queue.interrupt_if_running(prompt_id)
         else:
@@ -1587,6 +1605,10 @@ class FakeComfyUI:
         if node_class not in info:
             return web.json_response({})
         return web.json_response({node_class: info[node_class]})
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.removeprefix("v").split(".") if part.isdigit())
 
 
 def _outputs_summary(outputs: dict[str, Any]) -> tuple[int, dict[str, Any] | None, int]:

@@ -78,6 +78,18 @@ async def test_server_errors_before_accepting_are_retried(
     assert len(retries) == 2 and all("503" in message for message in retries), retries
 
 
+async def test_a_proxy_s_refusals_of_a_job(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
+    fake_comfyui.fail_status = 429  # rate limited: tried again
+    fake_comfyui.fail_next_requests = {"/prompt": 2}
+    result = await text_preview(text="later", client=client)
+    assert result.preview[0].text == "later!" and len(fake_comfyui.executions) == 1
+    fake_comfyui.fail_status = 401  # not allowed: the server is unusable, not the workflow
+    fake_comfyui.fail_next_requests = {"/prompt": 1}
+    with pytest.raises(rt.BackendUnavailableError, match=r"refused the job \(HTTP 401\)"):
+        await text_preview(text="denied", client=client)
+    assert len(fake_comfyui.executions) == 1
+
+
 async def test_slow_server_within_timeout(fake_comfyui: FakeComfyUI, client: rt.ComfyUI) -> None:
     fake_comfyui.http_delay = 0.05
     fake_comfyui.node_delay = 0.05
@@ -317,6 +329,25 @@ async def test_old_server_never_interrupts_another_clients_job(old_server: FakeC
         result = await theirs
     assert result.image, "their running job finished"
     assert len(old_server.executions) == 1
+
+
+async def test_a_server_whose_interrupt_is_global_is_never_interrupted(
+    old_server: FakeComfyUI,
+) -> None:
+    old_server.comfyui_version = "0.3.50"  # its /interrupt ignores the prompt id
+    old_server.node_delay = 0.2
+    async with rt.ComfyUI(old_server.base_url) as client:
+        run = asyncio.ensure_future(invert_color_image(width=8, height=8, client=client))
+        while not old_server.executions:  # it runs
+            await asyncio.sleep(0.01)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    (prompt_id,) = old_server.executions
+    assert ("POST", "/interrupt") not in old_server.requests_received
+    while prompt_id not in old_server.history:  # left to finish: no global interrupt sent
+        await asyncio.sleep(0.01)
+    assert old_server.history[prompt_id]["status"]["status_str"] == "success"
 
 
 async def test_old_server_lost_job_is_detected(old_server: FakeComfyUI) -> None:

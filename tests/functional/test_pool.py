@@ -129,6 +129,27 @@ async def test_a_cap_per_server_makes_jobs_wait(fakes: list[FakeComfyUI]) -> Non
 # -- routing by capability ------------------------------------------------------------------
 
 
+async def test_counts_and_caps_hold_in_every_event_loop(fakes: list[FakeComfyUI]) -> None:
+    a, b = fakes[:2]
+    a.hold()
+    b.hold()
+    async with pool_of(a, b, max_jobs_per_server=1) as pool:
+
+        def in_another_loop() -> str:  # a thread of a sync app: asyncio.run per call
+            return asyncio.run(text_preview(text="there", client=pool)).prompt_id
+
+        there = asyncio.ensure_future(asyncio.to_thread(in_another_loop))
+        await until(lambda: a.prompts_received or b.prompts_received)
+        assert [s.jobs for s in pool.servers()] in ([1, 0], [0, 1]), "seen from this loop"
+        here = asyncio.gather(*(text_preview(text=f"here {i}", client=pool) for i in range(2)))
+        await until(lambda: len(a.prompts_received) + len(b.prompts_received) >= 2)
+        a.release()
+        b.release()
+        await asyncio.gather(there, here)
+    assert len(a.executions) + len(b.executions) == 3
+    assert max(a.queue_lengths + b.queue_lengths) == 1, "never two of its jobs on one server"
+
+
 async def test_model_files_route_jobs_and_nothing_runs_nowhere(fakes: list[FakeComfyUI]) -> None:
     a, b = fakes[:2]
     a.models = {"checkpoints": ["alpha.safetensors"]}
@@ -218,6 +239,18 @@ async def test_a_server_failing_before_acceptance_sends_the_job_elsewhere(
         assert ran(b, result.prompt_id) == 1 and ran(a, result.prompt_id) == 0
 
 
+async def test_a_server_refusing_jobs_is_taken_out_and_they_run_elsewhere(
+    fakes: list[FakeComfyUI],
+) -> None:
+    a, b = fakes[:2]
+    a.fail_status = 403  # its proxy refuses our credentials
+    a.fail_next_requests = {"/prompt": 10**9}
+    async with pool_of(a, b) as pool:
+        results = await asyncio.gather(*(text_preview(text=f"r{i}", client=pool) for i in range(4)))
+    assert {r.server for r in results} == {b.base_url}
+    assert a.executions == [] and len(b.executions) == 4
+
+
 async def test_a_lost_job_is_resubmitted_elsewhere_once(fakes: list[FakeComfyUI]) -> None:
     a, b = fakes[:2]
     a.hold()
@@ -279,6 +312,46 @@ async def test_a_dead_server_s_job_runs_elsewhere_and_its_copy_is_cancelled(
     assert ran(second, prompt_id) == 1 and ran(first, prompt_id) == 0
 
 
+async def test_a_server_whose_copy_cannot_be_cancelled_stays_out(
+    fakes: list[FakeComfyUI],
+) -> None:
+    a, b = fakes[:2]
+    async with pool_of(a, b, max_probe_interval=0.2) as pool:
+        await asyncio.gather(*(text_preview(text=f"w{i}", client=pool) for i in range(2)))
+        a.hold()
+        b.hold()
+        run = asyncio.ensure_future(text_preview(text="orphan", client=pool))
+        before = len(a.prompts_received), len(b.prompts_received)
+        await until(lambda: (len(a.prompts_received), len(b.prompts_received)) != before)
+        first, second = (a, b) if len(a.prompts_received) > before[0] else (b, a)
+        index = fakes.index(first)
+        prompt_id = first.prompts_received[-1]["prompt_id"]
+        await first.go_down(lose_queue=False)
+        await until(lambda: not pool.servers()[index].up)
+        second.release()
+        assert (await run).server == second.base_url
+        first.fail_next_requests = {"/api/jobs/": 10**9}  # its cancel answers 503
+        await first.come_back()
+
+        def probed() -> bool:  # a probe of the member has ended its cancel, either way
+            member = pool.servers()[index]
+            return member.up or "could not be cancelled" in (member.problem or "")
+
+        deadline = asyncio.get_running_loop().time() + 60  # a safety net, not a measure
+        while not probed():
+            assert asyncio.get_running_loop().time() < deadline, "never probed"
+            await text_preview(text="probe", client=pool)  # jobs probe the member
+        assert not pool.servers()[index].up, "back with a live copy of a job that moved"
+        assert ("POST", f"/api/jobs/{prompt_id}/cancel") in first.requests_received
+        assert any(item[1] == prompt_id for item in first.queue_pending), "not forgotten"
+        first.fail_next_requests = {}
+        await until_up(pool, index)
+        assert not any(item[1] == prompt_id for item in first.queue_pending)
+        first.release()
+        await until(lambda: not first.queue_pending)
+    assert ran(second, prompt_id) == 1 and ran(first, prompt_id) == 0
+
+
 async def test_cancelling_a_run_cancels_its_job_on_its_server(fakes: list[FakeComfyUI]) -> None:
     a, b = fakes[:2]
     a.hold()
@@ -325,6 +398,8 @@ async def test_a_key_finds_its_job_on_any_server(fakes: list[FakeComfyUI]) -> No
             fake.release()
         again = await text_preview(text="keyed", client=two, idempotency_key="k1")
         assert (await attached.result()).prompt_id == again.prompt_id == handle.prompt_id
+        with pytest.raises(rt.IdempotencyConflictError):  # the key is bound to its values
+            await text_preview(text="other", client=two, idempotency_key="k1")
     assert again.server == handle.server
     assert sum(len(f.prompts_received) for f in fakes) == 1
     assert ran(holder, handle.prompt_id) == 1

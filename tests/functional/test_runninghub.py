@@ -23,6 +23,11 @@ from tests.fakes.runninghub import DEFAULT_API_KEY, FIRST_TASK_ID
 EXAMPLES = ROOT / "examples" / "workflows"
 
 
+async def until(condition: Any) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 @pytest.fixture
 def hub(fake_runninghub: FakeRunningHub) -> FakeRunningHub:
     return fake_runninghub
@@ -193,14 +198,49 @@ async def test_gateway_errors_on_reads_are_retried(
     assert result.preview[0].text == "reads!" and len(hub.tasks) == 1
 
 
+async def test_gateway_errors_while_following_are_ridden_out(
+    hub: FakeRunningHub, client: rt.RunningHub
+) -> None:
+    hub.polls_before_done = 3
+    events: list[rt.Event] = []
+    task = asyncio.ensure_future(text_preview(text="blip", client=client, on_event=events.append))
+    await until(lambda: events)  # the task was created and is followed
+    hub.scenarios = [Scenario("server_error", count=12)]  # more than retry_count per poll
+    result = await task
+    assert result.preview[0].text == "blip!" and hub.cancelled == []
+
+
+async def test_a_task_whose_runninghub_stops_answering_is_left_running(
+    hub: FakeRunningHub,
+) -> None:
+    events: list[rt.Event] = []
+    async with rt.RunningHub(
+        DEFAULT_API_KEY, base_url=hub.base_url, max_poll_interval=0.05, unavailable_after=0.2
+    ) as client:
+        hub.scenarios = [Scenario("slow", polls=10**6)]
+        task = asyncio.ensure_future(text_preview(text="x", client=client, on_event=events.append))
+        await until(lambda: events)
+        hub.scenarios = [Scenario("server_error", count=10**9)]  # gone for good
+        with pytest.raises(rt.BackendUnavailableError, match="not cancelled") as caught:
+            await task
+        (task_id,) = hub.tasks
+        assert caught.value.prompt_id == task_id
+        assert not [path for path, _ in hub.requests if path.endswith("/cancel")]
+        assert hub.tasks[task_id].status in ("QUEUED", "RUNNING"), "left running, paid for"
+        hub.scenarios = []  # it answers again: the task can be attached to
+        handle = await rt.attach(text_preview, prompt_id=task_id, client=client)
+        assert (await handle.cancel()) is True
+
+
 async def test_an_unclear_create_is_not_repeated(
     hub: FakeRunningHub, client: rt.RunningHub
 ) -> None:
+    await text_preview(text="first", client=client)  # RunningHub has answered this client
     hub.scenarios = [Scenario("non_json", count=1)]
     with pytest.raises(rt.BackendUnavailableError, match="not created again"):
         await text_preview(text="x", client=client)
     creates = [path for path, _ in hub.requests if path.endswith("/task/openapi/create")]
-    assert len(creates) == 1
+    assert len(creates) == 2 and len(hub.tasks) == 1
 
 
 async def test_timeout_cancels_the_remote_task(hub: FakeRunningHub, client: rt.RunningHub) -> None:
@@ -294,9 +334,10 @@ async def test_build_from_a_runninghub_id(
         (Scenario("task_failed", node_id="2"), rt.ExecutionError),
         (Scenario("slow", polls=4), None),
         (Scenario("server_error", count=1), None),
-        # The spoiled answer hits the workflow fetch, a read, which is retried. (A spoiled
+        # A web page as the very first answer: no RunningHub (a mistyped URL), said at
+        # once. (Once RunningHub has answered, a spoiled read is retried and a spoiled
         # create is not: see test_an_unclear_create_is_not_repeated.)
-        (Scenario("non_json", count=1), None),
+        (Scenario("non_json", count=1), rt.ComfygenError),
     ],
 )
 async def test_dynamic_api_by_workflow_id(
@@ -315,6 +356,8 @@ async def test_dynamic_api_by_workflow_id(
         assert result.texts == ["dynamic!"] and result.texts_by_var == {"preview": ["dynamic!"]}
         assert result.prompt_id is not None and result.prompt_id.isdigit()
     else:
-        assert result.status == "error" and isinstance(result.error, error)
+        assert result.status == "error" and isinstance(result.error, error), result.msg
         assert result.msg and DEFAULT_API_KEY not in result.msg
+    if scenario is not None and scenario.kind == "non_json":
+        assert result.msg and "does not look like RunningHub" in result.msg
     assert len(hub.tasks) <= 1, "never a second task for one call"

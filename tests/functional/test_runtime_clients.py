@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,9 @@ import comfygen_runtime as rt
 import httpx
 import pytest
 from aiohttp import web
-from gen import invert_color_image, text_preview
+from gen import invert_color_image, invert_uploaded_image, text_preview
 
-from tests.conftest import ROOT, TESTS
+from tests.conftest import ROOT, TESTS, png
 from tests.fakes import FakeComfyUI, FakeRunningHub, Scenario
 from tests.fakes.runninghub import DEFAULT_API_KEY
 
@@ -203,6 +203,32 @@ async def test_runninghub_never_reached_is_named_at_once() -> None:
             await text_preview(text="x", client=hub)
     assert "http://127.0.0.1:9" in str(caught.value)
     assert "connection refused" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [200, 405])
+async def test_a_mistyped_runninghub_url_is_named(
+    start_web_server: Callable[..., Awaitable[str]], status: int
+) -> None:
+    url = await start_web_server(status)  # e.g. the website, or a wrong path
+    async with rt.RunningHub(DEFAULT_API_KEY, base_url=url) as hub:
+        with pytest.raises(rt.BackendUnavailableError) as caught:
+            await text_preview(text="x", client=hub)
+    message = str(caught.value)
+    assert f"{url} does not look like RunningHub" in message and f"HTTP {status}" in message
+    assert "may exist" not in message
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["with a length", "chunked"])
+async def test_a_media_url_larger_than_the_server_takes_is_refused(
+    fake_comfyui: FakeComfyUI, start_web_server: Callable[..., Awaitable[str]], chunked: bool
+) -> None:
+    fake_comfyui.max_upload_size = 4096
+    url = await start_web_server(200, body=png(64, 64) + b"\0" * 65536, chunked=chunked)
+    async with rt.ComfyUI(fake_comfyui.base_url) as client:
+        with pytest.raises(rt.ParameterError, match="larger than the 4096 bytes") as caught:
+            await invert_uploaded_image(image=f"{url}/big.png", client=client)
+    assert "'image'" in str(caught.value)
+    assert fake_comfyui.upload_requests == 0 and fake_comfyui.prompts_received == []
 
 
 # -- progress facts -----------------------------------------------------------------------

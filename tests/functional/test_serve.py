@@ -30,7 +30,8 @@ from httpx_sse import aconnect_sse
 from mcp import Client, StdioServerParameters
 
 from comfygen._serve import Catalog, create_app, http_server, load_catalog
-from tests.conftest import ROOT
+from comfygen._serve._jobs import JobRegistry
+from tests.conftest import ROOT, SlowCancel
 from tests.fakes import FakeComfyUI, FakeRunningHub, models_used_by, running_fake_comfyui
 from tests.fakes.runninghub import DEFAULT_API_KEY
 
@@ -197,6 +198,27 @@ async def test_mcp_progress_rises_to_the_total(service: Service) -> None:
     assert any(message and "(KSampler) " in message for _, _, message in updates)
 
 
+async def test_mcp_progress_counts_the_nodes_the_job_runs(service: Service) -> None:
+    runs: list[list[tuple[float, float | None]]] = []
+    async with Client(service.mcp) as client:
+        for _ in range(2):  # the second run is served from the cache: no node runs
+            updates: list[tuple[float, float | None]] = []
+
+            async def on_progress(
+                progress: float, total: float | None, message: str | None
+            ) -> None:
+                updates.append((progress, total))  # noqa: B023 (used before the next turn)
+
+            arguments = {"text": "same"}
+            result = await client.call_tool(
+                "text_preview", arguments, progress_callback=on_progress
+            )
+            assert not result.is_error
+            runs.append(updates)
+    assert runs[0][-1] == (4.0, 4.0), "its three nodes, then its end"
+    assert runs[1][-1] == (1.0, 1.0), "no node to run: only its end"
+
+
 async def test_mcp_cancel_removes_the_job_from_the_server(service: Service) -> None:
     queued = asyncio.Event()
 
@@ -292,6 +314,19 @@ async def test_http_job_mode_with_events_and_files(
     assert ids == [str(index) for index in range(3, len(kinds) - 1)]
 
 
+async def test_http_files_are_streamed_through(http: httpx.AsyncClient, service: Service) -> None:
+    reply = await http.post("/workflows/book_cover", json={"prompt": "a fox", "width": 64})
+    (cover,) = reply.json()["outputs"]["cover"]
+    stored = service.fake.file("output", cover["filename"], "book")
+    async with http.stream("GET", cover["href"]) as file:
+        assert file.status_code == 200 and file.headers["content-type"] == "image/png"
+        assert "content-length" not in file.headers, "passed on as it arrives, not buffered"
+        assert await file.aread() == stored.read_bytes()
+    stored.unlink()  # the backend lost it: a clear error, not a broken 200
+    gone = await http.get(cover["href"])
+    assert gone.status_code == 502 and "HTTP 404" in gone.json()["detail"]
+
+
 async def test_http_cancel_a_queued_job(http: httpx.AsyncClient, service: Service) -> None:
     service.fake.hold()
     job = (await http.post("/workflows/text_preview/jobs", json={"text": "never"})).json()
@@ -337,6 +372,24 @@ async def test_http_idempotency_key(http: httpx.AsyncClient, service: Service) -
     assert len(service.fake.prompts_received) == 1 and len(service.fake.executions) == 1
 
 
+async def test_cancelling_a_job_s_canceller_is_a_cancellation() -> None:
+    fake = SlowCancel()
+    fake.hang("text_preview")
+    catalog, _ = load_catalog([WORKFLOWS], backend=fake, backend_label="a fake backend")
+    registry = JobRegistry(catalog)
+    entry = catalog.entries["text_preview"]
+    job = registry.submit(entry, entry.params_model(text="x"))
+    await until(lambda: job.state == "running", "the job runs")
+    canceller = asyncio.ensure_future(registry.cancel(job))  # e.g. DELETE /jobs/{id}
+    await fake.cancelling.wait()
+    canceller.cancel()  # the request handler is cancelled (the client hung up)
+    fake.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await canceller
+    await job.wait()
+    assert job.state == "cancelled" and fake.cancelled == [fake.calls[0].job_id]
+
+
 async def test_an_idempotency_key_survives_a_restart_of_the_service(service: Service) -> None:
     # The key reaches the runtime's idempotent submission: a second service (a restart, a
     # replica) attaches to the job the first one started instead of submitting it again.
@@ -352,6 +405,37 @@ async def test_an_idempotency_key_survives_a_restart_of_the_service(service: Ser
     assert first.json()["prompt_id"] == again.json()["prompt_id"]
     assert again.json()["outputs"]["preview"][0]["text"] == "k!"
     assert len(service.fake.prompts_received) == 1 and len(service.fake.executions) == 1
+
+
+async def test_a_key_whose_job_failed_starts_a_new_one(
+    http: httpx.AsyncClient, service: Service
+) -> None:
+    key = {"Idempotency-Key": "order-19"}
+    too_wide = {"width": 8, "height": 8, "radius": 31}  # the node fails on the server
+    failed = await http.post("/workflows/blur_preview", json=too_wide, headers=key)
+    assert failed.status_code == 502 and failed.json()["state"] == "failed"
+    narrow = {"width": 8, "height": 8, "radius": 2}
+    fixed = await http.post("/workflows/blur_preview", json=narrow, headers=key)
+    assert fixed.status_code == 200 and fixed.json()["state"] == "succeeded"
+    assert fixed.json()["id"] != failed.json()["id"], "a new job, as the runtime would"
+    assert fixed.json()["prompt_id"] == failed.json()["prompt_id"], "under the key's prompt id"
+
+
+async def test_a_key_reused_with_other_parameters_is_refused_by_a_replica(
+    service: Service,
+) -> None:
+    key = {"Idempotency-Key": "order-20"}
+    async with httpx.AsyncClient(base_url=service.url, timeout=60) as http:
+        first = await http.post("/workflows/text_preview", json={"text": "one"}, headers=key)
+    replica, _ = load_catalog(
+        [WORKFLOWS], backend=ComfyUI(service.fake.base_url), backend_label="the fake ComfyUI"
+    )
+    async with serving(replica) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
+        other = await http.post("/workflows/text_preview", json={"text": "two"}, headers=key)
+    assert first.status_code == 200 and other.status_code == 422
+    assert other.json()["error"]["type"] == "IdempotencyConflictError"
+    assert first.json()["prompt_id"] in other.json()["error"]["message"]
+    assert len(service.fake.prompts_received) == 1
 
 
 async def test_http_failure_of_the_workflow(http: httpx.AsyncClient, service: Service) -> None:

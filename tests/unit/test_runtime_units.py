@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ def test_configuration_priority() -> None:
     assert ComfyUIConfig.resolve(env={}).base_url == "http://127.0.0.1:8188"
     with pytest.raises(ValueError, match="http"):
         ComfyUIConfig.resolve("ftp://x", env={})
+
+
+@pytest.mark.parametrize("url", ["http://h:1/?token=s3cr3t", "http://h:1/#s3cr3t", "http://h:1?"])
+def test_a_base_url_with_a_query_or_fragment_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="query or fragment") as caught:
+        rt.ComfyUI(url)
+    assert "s3cr3t" not in str(caught.value) and "api_key" in str(caught.value)
 
 
 def test_secrets_are_masked() -> None:
@@ -69,6 +77,67 @@ async def test_save_refuses_to_leave_its_directory(tmp_path: Path) -> None:
     with pytest.raises(rt.ComfygenError, match="not attached"):
         await sneaky.save(tmp_path)  # saved under its base name only: evil.png
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_within_returns_once_what_it_gave_up_on_has_ended() -> None:
+    from comfygen_runtime._net import within
+
+    ended: list[str] = []
+
+    async def holds_something() -> bool:
+        try:
+            return await asyncio.Event().wait()
+        finally:
+            ended.append("cleaned up")  # e.g. a follow letting go of its inbox
+
+    assert await within(holds_something(), 0.01) is None
+    assert ended == ["cleaned up"]
+
+
+async def test_an_upload_that_failed_after_its_caller_left_is_tried_again() -> None:
+    from comfygen_runtime._media import UploadOnce, upload_for
+
+    picture = upload_for(b"picture", ".png")
+    sent: list[str] = []
+    server_back = asyncio.Event()
+    first_failed = asyncio.Event()
+
+    async def send(upload: Any) -> str:  # the network: down for the first upload
+        sent.append(upload.name)
+        if len(sent) == 1:
+            try:
+                await server_back.wait()
+                raise rt.BackendUnavailableError("the server was down")
+            finally:
+                first_failed.set()
+        return str(upload.name)
+
+    uploads = UploadOnce(send)
+    caller = asyncio.ensure_future(uploads(picture))
+    while not sent:
+        await asyncio.sleep(0)
+    caller.cancel()  # its run timed out; the upload goes on for other callers
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    server_back.set()
+    await first_failed.wait()  # it failed with no caller left to see it
+    assert await uploads(picture) == picture.name
+    assert sent == [picture.name, picture.name]
+
+
+def test_a_pool_reads_its_urls_as_comfyui_base_url_lists_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def urls(pool: rt.ComfyUIPool) -> list[str]:
+        return [client.base_url for client in pool.members]
+
+    listed = rt.ComfyUIPool(["http://a:1, http://b:2/", " ", "http://c:3"])
+    assert urls(listed) == ["http://a:1", "http://b:2", "http://c:3"]
+    assert urls(rt.ComfyUIPool(" http://a:1 ,http://b:2 ")) == ["http://a:1", "http://b:2"]
+    monkeypatch.setenv("COMFYUI_BASE_URL", "http://e:1,http://f:2")
+    assert urls(rt.ComfyUIPool()) == ["http://e:1", "http://f:2"]
+    monkeypatch.delenv("COMFYUI_BASE_URL")
+    assert urls(rt.ComfyUIPool()) == [rt.DEFAULT_COMFYUI_URL]
 
 
 def test_a_node_that_reports_one_text_gives_one_text() -> None:

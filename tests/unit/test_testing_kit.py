@@ -3,9 +3,13 @@ examples are in examples/test_app.py)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from comfygen_runtime import (
     Event,
+    ExecutionError,
+    IdempotencyConflictError,
     JobInterruptedError,
     ParameterError,
     attach,
@@ -13,6 +17,8 @@ from comfygen_runtime import (
 )
 from comfygen_runtime.testing import FakeBackend, FakeFile
 from gen import book_cover, caption_text, text_preview
+
+from tests.conftest import SlowCancel
 
 
 async def test_events_and_result_fields() -> None:
@@ -84,3 +90,30 @@ async def test_rejecting_an_unknown_parameter_is_a_test_bug() -> None:
     fake.reject(book_cover, param="widht")
     with pytest.raises(ValueError, match="has no parameter 'widht'"):
         await book_cover(prompt="x", client=fake)
+
+
+async def test_a_caller_cancelled_while_a_timed_out_job_is_cancelled_is_cancelled() -> None:
+    fake = SlowCancel()
+    fake.hang(text_preview)
+    run = asyncio.ensure_future(text_preview(text="x", client=fake, timeout=0.01))
+    await fake.cancelling.wait()  # the deadline passed: the run is cancelling its job
+    run.cancel()  # and its caller is cancelled (a TaskGroup, a request handler)
+    fake.answer.set()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert fake.cancelled == [fake.calls[0].job_id], "the job was cancelled all the same"
+
+
+async def test_a_key_stands_for_one_request() -> None:
+    fake = FakeBackend()
+    first = await text_preview(text="a", client=fake, idempotency_key="k")
+    assert (await text_preview(text="a", client=fake, idempotency_key="k")) == first
+    with pytest.raises(IdempotencyConflictError):
+        await text_preview(text="b", client=fake, idempotency_key="k")
+    fake.fail(text_preview, node="2")
+    with pytest.raises(ExecutionError):
+        await text_preview(text="c", client=fake, idempotency_key="failing")
+    fake.respond(text_preview, preview=["fixed"])
+    retried = await text_preview(text="d", client=fake, idempotency_key="failing")
+    assert retried.preview[0].text == "fixed", "a failed job frees its key for any values"
+    assert len(fake.calls) == 3
